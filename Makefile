@@ -1,0 +1,28 @@
+# AIT-COMMS. Quickstart: `make run`, `make test` (root, Debian 12).
+SHELL := /bin/bash
+VENV := .venv
+AITCOMMS := $(VENV)/bin/aitcomms
+
+.PHONY: run test setup down status lint unit acceptance clean
+
+setup:
+	@bash scripts/setup.sh
+
+run: setup
+	@$(AITCOMMS) up
+
+down:
+	@$(AITCOMMS) down
+
+status:
+	@$(AITCOMMS) status
+
+lint: setup
+	$(VENV)/bin/ruff check control agi tests bench
+	$(VENV)/bin/mypy
+
+test: setup lint
+	$(VENV)/bin/pytest -q
+
+clean: down
+	rm -rf var

@@ -1,0 +1,85 @@
+"""The control plane process: aiohttp app wiring AMI, ARI, the event bus and the API."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+from aiohttp import web
+from sqlalchemy import text
+
+from control.db import Database
+from control.events.bus import EventBus, make_bus
+from control.secrets import Secrets
+from control.settings import Settings
+from control.telephony.ami import AmiClient
+from control.telephony.ari import AriClient
+
+log = logging.getLogger(__name__)
+
+SETTINGS = web.AppKey("settings", Settings)
+DB = web.AppKey("db", Database)
+BUS = web.AppKey("bus", EventBus)
+AMI = web.AppKey("ami", AmiClient)
+ARI = web.AppKey("ari", AriClient)
+
+
+async def health(request: web.Request) -> web.Response:
+    app = request.app
+    db_ok = True
+    try:
+        await asyncio.to_thread(_ping_db, app[DB])
+    except Exception as exc:  # report, never raise: health must answer
+        log.warning("database ping failed: %s", exc)
+        db_ok = False
+    checks: dict[str, Any] = {
+        "ami": "up" if app[AMI].connected else "down",
+        "ari": "up" if app[ARI].connected else "down",
+        "database": "up" if db_ok else "down",
+        "event_bus": "up" if app[BUS].healthy else "down",
+    }
+    ok = all(v == "up" for v in checks.values())
+    return web.json_response({"status": "ok" if ok else "degraded", **checks},
+                             status=200 if ok else 503)
+
+
+def _ping_db(db: Database) -> None:
+    with db.engine.connect() as conn:
+        conn.execute(text("SELECT 1"))
+
+
+async def _startup(app: web.Application) -> None:
+    await app[BUS].start()
+    app[AMI].start()
+    app[ARI].start()
+
+
+async def _cleanup(app: web.Application) -> None:
+    app[AMI].close()
+    await app[ARI].close()
+    await app[BUS].close()
+    app[DB].dispose()
+
+
+def create_app(settings: Settings) -> web.Application:
+    secrets = Secrets(settings.secrets_file)
+    app = web.Application()
+    app[SETTINGS] = settings
+    app[DB] = Database(settings)
+    app[BUS] = make_bus(settings.redis_url)
+    app[AMI] = AmiClient("127.0.0.1", settings.ports.ami, "aitcomms", secrets["AMI_PASSWORD"])
+    app[ARI] = AriClient(f"http://127.0.0.1:{settings.ports.ari}", "aitcomms",
+                         secrets["ARI_PASSWORD"], settings.stasis_app)
+    app.router.add_get("/health", health)
+    app.router.add_get("/api/v1/health", health)
+    app.on_startup.append(_startup)
+    app.on_cleanup.append(_cleanup)
+    return app
+
+
+def serve(settings: Settings) -> None:
+    logging.basicConfig(level=logging.INFO,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    web.run_app(create_app(settings), host="127.0.0.1", port=settings.ports.http,
+                print=None, access_log=None)

@@ -1,0 +1,181 @@
+"""``aitcomms``: the command line of IT ops and of the Makefile."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable, Sequence
+
+from control.acd.agents import create_agent, list_agents
+from control.db import Database
+from control.errors import Conflict, InvalidInput, NotFound
+from control.ivr.flows import FlowError, load_flows
+from control.provisioning.trunks import create_did, create_trunk
+from control.settings import Settings, get_settings
+from control.stack.manager import Stack, StackError
+
+
+def _csv(value: str) -> list[str]:
+    return [v for v in (p.strip() for p in value.split(",")) if v]
+
+
+def _apply(settings: Settings, db: Database) -> None:
+    """Push a data change into the running stack (or just render when down)."""
+    Stack(settings).apply(db)
+
+
+def cmd_up(settings: Settings, _args: argparse.Namespace) -> int:
+    stack = Stack(settings)
+    stack.up()
+    _print_status(stack)
+    print(f"\nAIT-COMMS is up.\n  control plane + API: {settings.control_url}/health\n"
+          f"  SIP (desk phones):   sip:{settings.public_ip}:{settings.ports.sip} (UDP/TCP)\n"
+          f"  SIP over WSS:        wss://{settings.public_ip}:{settings.ports.wss}\n"
+          f"  logs:                {settings.log_dir}\n"
+          "  add an agent:        aitcomms agent add 1001 --name 'Ana' --password '...'")
+    return 0
+
+
+def cmd_down(settings: Settings, _args: argparse.Namespace) -> int:
+    Stack(settings).down()
+    print("AIT-COMMS is down.")
+    return 0
+
+
+def _print_status(stack: Stack) -> bool:
+    rows = stack.status()
+    print(f"{'component':<10} {'state':<5} {'pid':>7}  {'ports':<32} why not")
+    for r in rows:
+        print(f"{r.name:<10} {'up' if r.up else 'DOWN':<5} {r.pid or '-':>7}  {r.ports:<32} "
+              f"{r.reason}")
+    return all(r.up for r in rows)
+
+
+def cmd_status(settings: Settings, _args: argparse.Namespace) -> int:
+    return 0 if _print_status(Stack(settings)) else 3
+
+
+def cmd_serve(settings: Settings, _args: argparse.Namespace) -> int:
+    from control.api.app import serve
+
+    serve(settings)
+    return 0
+
+
+def cmd_apply(settings: Settings, _args: argparse.Namespace) -> int:
+    db = Database(settings)
+    changed = Stack(settings).apply(db)
+    print("\n".join(f"rendered {p}" for p in changed) or "nothing changed")
+    return 0
+
+
+def cmd_db_upgrade(settings: Settings, _args: argparse.Namespace) -> int:
+    Database(settings).upgrade()
+    print("database schema is up to date")
+    return 0
+
+
+def cmd_agent_add(settings: Settings, args: argparse.Namespace) -> int:
+    db = Database(settings)
+    with db.session() as session:
+        agent, generated = create_agent(
+            session, extension=args.extension, name=args.name, password=args.password,
+            realm=settings.sip_domain, skills=_csv(args.skills), languages=_csv(args.languages),
+        )
+        summary = agent.as_dict()
+    _apply(settings, db)
+    print(f"agent {summary['extension']} ({summary['name']}) created; "
+          f"skills={','.join(summary['skills']) or '-'} "  # type: ignore[arg-type]
+          f"languages={','.join(summary['languages']) or '-'}")  # type: ignore[arg-type]
+    print(f"  SIP user {summary['extension']}, domain {settings.sip_domain}, registrar "
+          f"{settings.public_ip}:{settings.ports.sip} (UDP/TCP) or "
+          f"wss://{settings.public_ip}:{settings.ports.wss}")
+    if generated:
+        print(f"  generated SIP password (shown once): {generated}")
+    return 0
+
+
+def cmd_agent_list(settings: Settings, _args: argparse.Namespace) -> int:
+    with Database(settings).session() as session:
+        for a in list_agents(session):
+            print(f"{a.extension:<8} {a.name:<30} skills={','.join(a.skills) or '-'} "
+                  f"languages={','.join(a.languages) or '-'}")
+    return 0
+
+
+def cmd_trunk_add(settings: Settings, args: argparse.Namespace) -> int:
+    db = Database(settings)
+    with db.session() as session:
+        trunk = create_trunk(session, name=args.name, host=args.host, port=args.port).as_dict()
+    _apply(settings, db)
+    print(f"trunk {trunk['name']} created: calls from {trunk['address']} are trusted; "
+          f"outbound to {trunk['host']}:{trunk['port']}")
+    return 0
+
+
+def cmd_did_add(settings: Settings, args: argparse.Namespace) -> int:
+    db = Database(settings)
+    ivrs = load_flows(settings.root / "dialplans" / "ivr")
+    with db.session() as session:
+        did = create_did(session, number=args.number, target=args.to, ivrs=ivrs).as_dict()
+    _apply(settings, db)
+    print(f"DID {did['number']} -> {did['target']}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="aitcomms", description="AIT-COMMS contact center")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    def add(name: str, fn: Callable[[Settings, argparse.Namespace], int], help: str,
+            parent: argparse._SubParsersAction | None = None) -> argparse.ArgumentParser:  # type: ignore[type-arg]
+        p = (parent or sub).add_parser(name, help=help, description=help)
+        p.set_defaults(func=fn)
+        return p
+
+    add("up", cmd_up, "start every component that is not running")
+    add("down", cmd_down, "stop the whole stack")
+    add("status", cmd_status, "each component: up or down, pid, ports, and why not")
+    add("serve", cmd_serve, "run the control plane in the foreground (used by `up`)")
+    add("apply", cmd_apply, "render configs from the database and reload the running stack")
+
+    db = sub.add_parser("db", help="database").add_subparsers(dest="db_command", required=True)
+    add("upgrade", cmd_db_upgrade, "migrate the schema to the latest version", db)
+
+    agent = sub.add_parser("agent", help="agents").add_subparsers(dest="agent_command",
+                                                                   required=True)
+    p = add("add", cmd_agent_add, "create an agent and its SIP endpoint", agent)
+    p.add_argument("extension")
+    p.add_argument("--name", required=True)
+    p.add_argument("--password", help="SIP password (generated and shown once if omitted)")
+    p.add_argument("--skills", default="", help="comma separated, e.g. auto,home")
+    p.add_argument("--languages", default="", help="comma separated, e.g. es,en")
+    add("list", cmd_agent_list, "list agents", agent)
+
+    trunk = sub.add_parser("trunk", help="SIP trunks").add_subparsers(dest="trunk_command",
+                                                                      required=True)
+    p = add("add", cmd_trunk_add, "add an IP-authenticated SIP trunk", trunk)
+    p.add_argument("name")
+    p.add_argument("--host", required=True)
+    p.add_argument("--port", type=int, default=5060)
+
+    did = sub.add_parser("did", help="incoming numbers").add_subparsers(dest="did_command",
+                                                                        required=True)
+    p = add("add", cmd_did_add, "route an incoming number (E.164) to a target", did)
+    p.add_argument("number", help="E.164, e.g. +34910000001")
+    p.add_argument("--to", required=True, help="ext:EXTENSION, queue:NAME or ivr:NAME")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    settings = get_settings()
+    try:
+        return int(args.func(settings, args))
+    except (InvalidInput, Conflict, NotFound, FlowError, StackError) as exc:
+        print(f"aitcomms: error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

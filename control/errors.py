@@ -1,0 +1,21 @@
+"""Errors a user can fix: shown as a message (CLI) or a 4xx naming the field (API)."""
+
+from __future__ import annotations
+
+
+class InvalidInput(ValueError):
+    def __init__(self, field: str, reason: str) -> None:
+        super().__init__(f"{field}: {reason}")
+        self.field = field
+        self.reason = reason
+
+
+class NotFound(LookupError):
+    def __init__(self, what: str, key: str) -> None:
+        super().__init__(f"no {what} {key!r}")
+        self.what = what
+        self.key = key
+
+
+class Conflict(ValueError):
+    pass

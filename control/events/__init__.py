@@ -1,0 +1,1 @@
+"""The one event bus of the control plane."""

@@ -1,0 +1,1 @@
+"""IVR flows: defined as data (dialplans/ivr/*.yaml), rendered into the dialplan."""

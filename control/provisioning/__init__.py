@@ -1,0 +1,1 @@
+"""Config as data: trunks, DIDs and endpoints rendered into Asterisk and Kamailio."""

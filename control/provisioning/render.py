@@ -1,0 +1,199 @@
+"""The one place that renders templates: Asterisk and Kamailio configs and the
+dialplan, from the templates in asterisk/, kamailio/ and dialplans/ and the
+data in the database.
+
+Rendering is pure (data in, text out); :func:`write` puts the files in place
+atomically and says which ones changed, so a caller reloads only those.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+import jinja2
+from sqlalchemy import select
+
+from control.acd.models import Agent
+from control.db import Database
+from control.ivr.flows import Flow, load_flows
+from control.provisioning.models import Did, Trunk
+from control.provisioning.targets import target_context
+from control.settings import Settings
+
+# Only what the stack uses; autoload is off (see asterisk/modules.conf.j2).
+ASTERISK_MODULES = (
+    # core services
+    "res_timing_timerfd.so", "res_sorcery_config.so", "res_sorcery_memory.so",
+    "res_sorcery_astdb.so", "pbx_config.so", "res_musiconhold.so", "res_agi.so",
+    "res_http_websocket.so", "res_websocket_client.so", "res_mutestream.so",
+    "res_audiosocket.so", "res_speech.so", "res_rtp_multicast.so",
+    # SIP behind Kamailio
+    "res_pjproject.so", "res_pjsip.so", "res_pjsip_session.so", "res_pjsip_pubsub.so",
+    "chan_pjsip.so", "res_pjsip_endpoint_identifier_ip.so",
+    "res_pjsip_endpoint_identifier_user.so", "res_pjsip_caller_id.so",
+    "res_pjsip_sdp_rtp.so", "res_pjsip_header_funcs.so", "res_pjsip_rfc3326.so",
+    "res_pjsip_diversion.so", "res_pjsip_refer.so", "res_pjsip_nat.so",
+    "res_pjsip_dtmf_info.so", "res_pjsip_logger.so", "res_pjsip_one_touch_record_info.so",
+    "res_rtp_asterisk.so", "func_pjsip_endpoint.so", "func_pjsip_contact.so",
+    # codecs and formats
+    "codec_ulaw.so", "codec_alaw.so", "codec_a_mu.so", "codec_gsm.so",
+    "codec_opus_open_source.so", "codec_resample.so", "res_format_attr_opus.so",
+    "format_wav.so", "format_gsm.so", "format_pcm.so", "format_sln.so", "format_wav_gsm.so",
+    # bridging, recording, supervision
+    "bridge_simple.so", "bridge_softmix.so", "bridge_native_rtp.so", "bridge_holding.so",
+    "bridge_builtin_features.so", "app_dial.so", "app_playback.so", "app_echo.so",
+    "app_queue.so", "app_chanspy.so", "app_mixmonitor.so", "app_record.so", "app_read.so",
+    "app_stasis.so", "app_verbose.so", "app_exec.so", "app_senddtmf.so", "app_userevent.so",
+    "app_voicemail.so", "app_audiosocket.so", "app_originate.so", "app_stack.so",
+    "app_sayunixtime.so", "app_playtones.so", "app_waituntil.so", "app_transfer.so",
+    "app_bridgewait.so", "app_milliwatt.so",
+    "chan_audiosocket.so", "chan_bridge_media.so", "chan_rtp.so",
+    # dialplan functions
+    "func_channel.so", "func_strings.so", "func_logic.so", "func_callerid.so",
+    "func_global.so", "func_cut.so", "func_db.so", "func_timeout.so", "func_math.so",
+    "func_uuid.so", "func_shell.so", "func_hangupcause.so", "func_devstate.so",
+    "func_volume.so", "func_rand.so", "func_sprintf.so", "func_json.so",
+    # ARI
+    "res_stasis.so", "res_stasis_answer.so", "res_stasis_playback.so",
+    "res_stasis_recording.so", "res_stasis_snoop.so", "res_stasis_device_state.so",
+    "res_ari.so", "res_ari_model.so", "res_ari_applications.so", "res_ari_asterisk.so",
+    "res_ari_bridges.so", "res_ari_channels.so", "res_ari_device_states.so",
+    "res_ari_endpoints.so", "res_ari_events.so", "res_ari_playbacks.so",
+    "res_ari_recordings.so", "res_ari_sounds.so",
+)
+
+# Asterisk configs we take as Debian ships them (the module needs the file,
+# the stack needs none of its options changed).
+STOCK_ASTERISK_CONFIGS = ("indications.conf", "features.conf", "ccss.conf", "acl.conf",
+                          "udptl.conf", "pjproject.conf", "cel.conf", "cdr.conf",
+                          "websocket_client.conf")
+
+# Templates folder -> what it renders.
+TEMPLATE_DIRS = ("asterisk", "kamailio", "dialplans")
+
+
+@dataclass(frozen=True)
+class RenderedFile:
+    path: Path
+    text: str
+    mode: int = 0o640
+
+
+def _sip_quote(value: str) -> str:
+    """A display name safe inside a quoted SIP string and an Asterisk config line."""
+    return "".join(ch for ch in value if ch not in '"\\\r\n;')
+
+
+def environment(root: Path) -> jinja2.Environment:
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader([str(root / d) for d in TEMPLATE_DIRS]),
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+        autoescape=False,
+    )
+    env.filters["sip_quote"] = _sip_quote
+    env.filters["target_context"] = target_context
+    return env
+
+
+def kamailio_db_url(database_url: str) -> tuple[str, str]:
+    """Kamailio's db_url and DB module for the project's database URL."""
+    if database_url.startswith("sqlite"):
+        return "sqlite://" + database_url.split("///", 1)[1], "db_sqlite.so"
+    from sqlalchemy.engine import make_url
+
+    url = make_url(database_url)
+    auth = ""
+    if url.username:
+        auth = url.username + (f":{url.password}" if url.password else "") + "@"
+    host = url.host or "127.0.0.1"
+    port = f":{url.port}" if url.port else ""
+    return f"postgres://{auth}{host}{port}/{url.database}", "db_postgres.so"
+
+
+@dataclass
+class StackData:
+    """Everything the templates read from the database and the IVR files."""
+
+    agents: list[Agent]
+    trunks: list[Trunk]
+    dids: list[Did]
+    ivrs: list[Flow]
+
+
+def load_data(settings: Settings, db: Database) -> StackData:
+    with db.session() as session:
+        agents = list(session.scalars(select(Agent).order_by(Agent.extension)))
+        trunks = list(session.scalars(select(Trunk).order_by(Trunk.name)))
+        dids = list(session.scalars(select(Did).order_by(Did.number)))
+    return StackData(agents, trunks, dids, load_flows(settings.root / "dialplans" / "ivr"))
+
+
+def render_all(settings: Settings, secrets: Mapping[str, str],
+               data: StackData) -> list[RenderedFile]:
+    env = environment(settings.root)
+    db_url, db_module = kamailio_db_url(settings.database_url)
+    listen_ips = ["127.0.0.1"]
+    if settings.public_ip != "127.0.0.1":
+        listen_ips.append(settings.public_ip)
+    context = {
+        "ports": settings.ports,
+        "secrets": secrets,
+        "ast_dir": settings.asterisk_chroot_dir,
+        "control_url": settings.control_url,
+        "stasis_app": settings.stasis_app,
+        "sip_domain": settings.sip_domain,
+        "modules": ASTERISK_MODULES,
+        "agents": data.agents,
+        "trunks": data.trunks,
+        "dids": data.dids,
+        "ivrs": data.ivrs,
+        "db_url": db_url,
+        "db_module": db_module,
+        "listen_ips": listen_ips,
+        "tls_cfg": str(settings.kamailio_dir / "tls.cfg"),
+        "tls_dir": str(settings.tls_dir),
+        # A source sending more than `requests` SIP requests within `window`
+        # seconds is banned for `ban` seconds.
+        "flood": {"window": 2, "requests": 30, "ban": 60},
+    }
+    files: list[RenderedFile] = []
+    etc = settings.asterisk_dir / "etc"
+    for template in sorted((settings.root / "asterisk").glob("*.conf.j2")):
+        out = template.name.removesuffix(".j2")
+        files.append(RenderedFile(etc / out, env.get_template(template.name).render(context)))
+    files.append(RenderedFile(etc / "extensions.conf",
+                              env.get_template("extensions.conf.j2").render(context)))
+    stock = settings.rootfs / "etc" / "asterisk"
+    for stock_name in STOCK_ASTERISK_CONFIGS:
+        if (stock / stock_name).exists():
+            text = (stock / stock_name).read_text(errors="replace")
+            files.append(RenderedFile(etc / stock_name, text))
+    kam = settings.kamailio_dir
+    files.append(RenderedFile(kam / "kamailio.cfg",
+                              env.get_template("kamailio.cfg.j2").render(context)))
+    files.append(RenderedFile(kam / "tls.cfg", env.get_template("tls.cfg.j2").render(context)))
+    files.append(RenderedFile(kam / "trunks.list",
+                              env.get_template("trunks.list.j2").render(context)))
+    return files
+
+
+def write(files: list[RenderedFile]) -> list[Path]:
+    """Write files that differ from what is on disk; return those that changed."""
+    changed: list[Path] = []
+    for f in files:
+        if f.path.exists() and f.path.read_text() == f.text:
+            continue
+        f.path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = f.path.with_name(f.path.name + ".new")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, f.mode)
+        with os.fdopen(fd, "w") as fh:
+            fh.write(f.text)
+        os.replace(tmp, f.path)
+        changed.append(f.path)
+    return changed

@@ -1,0 +1,156 @@
+"""The one settings object of the stack.
+
+Everything configurable comes from the environment (``AITCOMMS_*``, plus the
+conventional ``DATABASE_URL`` and ``REDIS_URL``) with embedded defaults that
+run the whole stack on one machine. Secrets never come from defaults: they are
+generated once into ``var/secrets.env`` (mode 0600) by :mod:`control.secrets`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+def _env_int(name: str, default: int) -> int:
+    raw = os.environ.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        return int(raw)
+    except ValueError as exc:
+        raise SystemExit(f"{name}={raw!r}: expected an integer") from exc
+
+
+@dataclass(frozen=True)
+class Ports:
+    """Every port of one stack. A test session uses another set, so that it can
+    run beside a ``make run`` stack on the same host."""
+
+    sip: int = 5060  # Kamailio, UDP and TCP
+    ws: int = 8080  # Kamailio, SIP over WebSocket
+    wss: int = 8443  # Kamailio, SIP over secure WebSocket
+    asterisk_sip: int = 5080  # Asterisk PJSIP, loopback only, behind Kamailio
+    ami: int = 5038
+    ari: int = 8088  # Asterisk HTTP (ARI)
+    http: int = 8000  # control plane API and web UI
+    fastagi: int = 4573
+    rtpengine_ng: int = 2223
+    kamailio_ctl: int = 2049  # kamailio binrpc (kamcmd), loopback only
+    asterisk_rtp_min: int = 10000
+    asterisk_rtp_max: int = 14999
+    rtpengine_min: int = 30000
+    rtpengine_max: int = 34999
+
+    @classmethod
+    def from_env(cls) -> Ports:
+        values = {}
+        for name, f in cls.__dataclass_fields__.items():
+            values[name] = _env_int(f"AITCOMMS_PORT_{name.upper()}", int(f.default))  # type: ignore[arg-type]
+        return cls(**values)
+
+
+@dataclass(frozen=True)
+class Settings:
+    root: Path = PROJECT_ROOT
+    var_dir: Path = PROJECT_ROOT / "var"
+    rootfs: Path = Path("/var/lib/aitcomms/asterisk-rootfs")
+    ports: Ports = field(default_factory=Ports)
+    # Address SIP and media are offered on. Loopback by default: set it to the
+    # LAN or public address to let desk phones and browsers elsewhere in.
+    public_ip: str = "127.0.0.1"
+    sip_domain: str = "aitcomms.local"  # digest realm and SIP domain of agents
+    database_url_env: str | None = None
+    redis_url: str | None = None
+    stasis_app: str = "aitcomms"
+    recordings_dir: Path = PROJECT_ROOT / "recordings"
+
+    @classmethod
+    def from_env(cls) -> Settings:
+        var_dir = Path(os.environ.get("AITCOMMS_VAR", PROJECT_ROOT / "var")).resolve()
+        return cls(
+            var_dir=var_dir,
+            rootfs=Path(os.environ.get("AITCOMMS_ROOTFS", "/var/lib/aitcomms/asterisk-rootfs")),
+            ports=Ports.from_env(),
+            public_ip=os.environ.get("AITCOMMS_PUBLIC_IP", "127.0.0.1"),
+            sip_domain=os.environ.get("AITCOMMS_SIP_DOMAIN", "aitcomms.local"),
+            database_url_env=os.environ.get("DATABASE_URL") or None,
+            redis_url=os.environ.get("REDIS_URL") or None,
+            # the project's recordings/ for the default stack; a stack with its
+            # own var folder (a test session) keeps its recordings there
+            recordings_dir=Path(
+                os.environ.get("AITCOMMS_RECORDINGS")
+                or (PROJECT_ROOT / "recordings" if var_dir == PROJECT_ROOT / "var"
+                    else var_dir / "recordings")
+            ),
+        )
+
+    # -- derived paths -------------------------------------------------------
+
+    @property
+    def database_url(self) -> str:
+        return self.database_url_env or f"sqlite:///{self.var_dir / 'aitcomms.db'}"
+
+    @property
+    def secrets_file(self) -> Path:
+        return self.var_dir / "secrets.env"
+
+    @property
+    def run_dir(self) -> Path:
+        return self.var_dir / "run"
+
+    @property
+    def log_dir(self) -> Path:
+        return self.var_dir / "log"
+
+    @property
+    def tls_dir(self) -> Path:
+        return self.var_dir / "tls"
+
+    @property
+    def kamailio_dir(self) -> Path:
+        return self.var_dir / "kamailio"
+
+    @cached_property
+    def instance(self) -> str:
+        """Names this stack's private folder inside the shared Asterisk rootfs."""
+        return hashlib.sha1(str(self.var_dir).encode()).hexdigest()[:10]
+
+    @property
+    def asterisk_chroot_dir(self) -> str:
+        """This stack's Asterisk folder as seen from inside the chroot."""
+        return f"/srv/aitcomms/{self.instance}"
+
+    @property
+    def asterisk_dir(self) -> Path:
+        """The same folder as seen from the host."""
+        return self.rootfs / self.asterisk_chroot_dir.lstrip("/")
+
+    @property
+    def asterisk_conf(self) -> str:
+        return f"{self.asterisk_chroot_dir}/etc/asterisk.conf"
+
+    @property
+    def control_url(self) -> str:
+        return f"http://127.0.0.1:{self.ports.http}"
+
+
+_settings: Settings | None = None
+
+
+def get_settings() -> Settings:
+    global _settings
+    if _settings is None:
+        _settings = Settings.from_env()
+    return _settings
+
+
+def reset_settings() -> None:
+    """Forget the cached settings (tests change the environment)."""
+    global _settings
+    _settings = None

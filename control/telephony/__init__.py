@@ -1,0 +1,1 @@
+"""Clients of Asterisk: AMI (panoramisk) and ARI (aiohttp), both reconnecting."""

@@ -1,0 +1,98 @@
+"""ARI client: REST calls and the Stasis event websocket over one aiohttp session.
+
+ARI does not queue events while the websocket is down, and a dropped websocket
+deactivates the Stasis app silently: after every (re)connect the listeners in
+``on_connect`` rebuild state from ``GET /channels`` and ``GET /bridges``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import aiohttp
+
+log = logging.getLogger(__name__)
+
+EventHandler = Callable[[dict[str, Any]], Awaitable[None]]
+ConnectHandler = Callable[[], Awaitable[None]]
+
+
+class AriError(RuntimeError):
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(f"ARI {status}: {message}")
+        self.status = status
+
+
+class AriClient:
+    def __init__(self, base_url: str, username: str, password: str, app: str) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.app = app
+        self._auth = aiohttp.BasicAuth(username, password)
+        self._session: aiohttp.ClientSession | None = None
+        self._task: asyncio.Task[None] | None = None
+        self.connected = False
+        self.handlers: list[EventHandler] = []
+        self.on_connect: list[ConnectHandler] = []
+
+    def start(self) -> None:
+        self._session = aiohttp.ClientSession(auth=self._auth)
+        self._task = asyncio.create_task(self._run(), name="ari-events")
+
+    async def close(self) -> None:
+        if self._task:
+            self._task.cancel()
+            try:
+                await self._task
+            except asyncio.CancelledError:
+                pass
+        if self._session:
+            await self._session.close()
+
+    async def request(self, method: str, path: str, **params: Any) -> Any:
+        assert self._session is not None, "start() first"
+        body = params.pop("json", None)
+        query = {k: (str(v).lower() if isinstance(v, bool) else str(v)) for k, v in params.items()}
+        async with self._session.request(
+            method, f"{self.base_url}/ari{path}", params=query, json=body,
+            timeout=aiohttp.ClientTimeout(total=10),
+        ) as resp:
+            text = await resp.text()
+            if resp.status >= 400:
+                raise AriError(resp.status, text.strip())
+            return json.loads(text) if text else None
+
+    async def _run(self) -> None:
+        assert self._session is not None
+        url = self.base_url.replace("http", "ws", 1) + "/ari/events"
+        delay = 0.5
+        while True:
+            try:
+                async with self._session.ws_connect(
+                    url, params={"app": self.app, "subscribeAll": "false"}, heartbeat=10,
+                ) as ws:
+                    self.connected = True
+                    delay = 0.5
+                    log.info("ARI events connected (app %s)", self.app)
+                    for hook in self.on_connect:
+                        await hook()
+                    async for msg in ws:
+                        if msg.type != aiohttp.WSMsgType.TEXT:
+                            break
+                        event = json.loads(msg.data)
+                        for handler in self.handlers:
+                            try:
+                                await handler(event)
+                            except Exception:  # one bad handler must not stop the stream
+                                log.exception("ARI event handler failed on %s", event.get("type"))
+            except asyncio.CancelledError:
+                raise
+            except (aiohttp.ClientError, OSError) as exc:
+                log.debug("ARI not reachable: %s", exc)
+            finally:
+                self.connected = False
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 5.0)

@@ -1,0 +1,118 @@
+"""One real stack (Asterisk, rtpengine, Kamailio, control plane) per test session.
+
+It runs on its own ports and its own var folder, so a `make run` stack on the
+same host is left alone. Between tests, agents, trunks and DIDs are removed,
+registrations dropped and the flood ban list cleared.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+TEST_PORTS = {
+    "SIP": 25060, "WS": 28080, "WSS": 28443, "ASTERISK_SIP": 25080, "AMI": 25038,
+    "ARI": 28088, "HTTP": 28000, "FASTAGI": 24573, "RTPENGINE_NG": 22223,
+    "KAMAILIO_CTL": 22049, "ASTERISK_RTP_MIN": 20000, "ASTERISK_RTP_MAX": 20999,
+    "RTPENGINE_MIN": 21000, "RTPENGINE_MAX": 21999,
+}
+
+
+@dataclass
+class StackUnderTest:
+    env: dict[str, str] = field(repr=False)
+    var_dir: Path
+
+    @property
+    def settings(self):  # type: ignore[no-untyped-def]
+        from control.settings import Settings
+
+        old = dict(os.environ)
+        os.environ.update(self.env)
+        try:
+            return Settings.from_env()
+        finally:
+            os.environ.clear()
+            os.environ.update(old)
+
+    def port(self, name: str) -> int:
+        return int(self.env[f"AITCOMMS_PORT_{name.upper()}"])
+
+    @property
+    def sip_target(self) -> str:
+        return f"127.0.0.1:{self.port('sip')}"
+
+    def secret(self, key: str) -> str:
+        from control.secrets import ensure_secrets
+
+        return ensure_secrets(self.var_dir / "secrets.env")[key]
+
+    def aitcomms(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        """The real CLI, as IT ops run it."""
+        proc = subprocess.run([sys.executable, "-m", "control", *args], env=self.env,
+                              capture_output=True, text=True, timeout=60, cwd=ROOT)
+        if check and proc.returncode != 0:
+            raise AssertionError(f"aitcomms {' '.join(args)} failed ({proc.returncode}):\n"
+                                 f"{proc.stdout}{proc.stderr}")
+        return proc
+
+    def kamcmd(self, *args: str) -> str:
+        # kamcmd reads digits as integers: "s:" keeps an extension a string
+        args = tuple(f"s:{a}" if a.isdigit() else a for a in args)
+        return subprocess.run(["kamcmd", "-s", f"tcp:127.0.0.1:{self.port('kamailio_ctl')}",
+                               *args], capture_output=True, text=True, timeout=10).stdout
+
+    def log(self, component: str) -> str:
+        return (self.var_dir / "log" / f"{component}.log").read_text(errors="replace")
+
+
+@pytest.fixture(scope="session")
+def stack() -> Iterator[StackUnderTest]:
+    var_dir = Path(tempfile.mkdtemp(prefix="aitcomms-test-"))
+    env = {**os.environ, "AITCOMMS_VAR": str(var_dir)}
+    env.update({f"AITCOMMS_PORT_{k}": str(v) for k, v in TEST_PORTS.items()})
+    env.pop("DATABASE_URL", None)
+    env.pop("REDIS_URL", None)
+    ts = StackUnderTest(env=env, var_dir=var_dir)
+    up = ts.aitcomms("up", check=False)
+    if up.returncode != 0:
+        ts.aitcomms("down", check=False)
+        pytest.fail(f"test stack did not come up:\n{up.stdout}{up.stderr}")
+    try:
+        yield ts
+    finally:
+        ts.aitcomms("down", check=False)
+        artifacts = ROOT / "test-artifacts" / "logs"
+        artifacts.mkdir(parents=True, exist_ok=True)
+        for log in (var_dir / "log").glob("*.log"):
+            shutil.copy(log, artifacts / log.name)
+        shutil.rmtree(var_dir, ignore_errors=True)
+
+
+@pytest.fixture
+def clean_stack(stack: StackUnderTest) -> Iterator[StackUnderTest]:
+    """The shared stack, emptied of this test's agents, trunks, DIDs and registrations."""
+    yield stack
+    from sqlalchemy import text
+
+    from control.db import Database
+
+    db = Database(stack.settings)
+    with db.session() as session:
+        extensions = [r[0] for r in session.execute(text("SELECT extension FROM agents"))]
+        for table in ("dids", "trunks", "agents"):
+            session.execute(text(f"DELETE FROM {table}"))
+    db.dispose()
+    stack.aitcomms("apply")
+    for ext in extensions:
+        stack.kamcmd("ul.rm", "location", ext)
+    stack.kamcmd("htable.flush", "ipban")

@@ -1,0 +1,62 @@
+"""Ask the test stack's Asterisk what really happens (AMI, as the control plane does)."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from panoramisk import Manager
+
+
+class Ami:
+    def __init__(self, port: int, secret: str) -> None:
+        self.manager = Manager(host="127.0.0.1", port=port, username="aitcomms",
+                               secret=secret, ping_delay=60, reconnect_timeout=1)
+
+    async def __aenter__(self) -> Ami:
+        self.manager.loop = asyncio.get_running_loop()
+        await self.manager.connect()
+        for _ in range(50):
+            if self.manager.authenticated:
+                break
+            await asyncio.sleep(0.1)
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        self.manager.reconnect_timeout = 10**6
+        self.manager.close()
+
+    async def _list(self, action: str, item_event: str, **params: str) -> list[dict[str, Any]]:
+        reply = await self.manager.send_action({"Action": action, **params}, as_list=True)
+        return [dict(m) for m in reply if m.get("Event") == item_event]
+
+    async def channels(self) -> list[dict[str, Any]]:
+        return await self._list("CoreShowChannels", "CoreShowChannel")
+
+    async def bridges(self) -> list[dict[str, Any]]:
+        return await self._list("BridgeList", "BridgeListItem")
+
+    async def bridge_channels(self, bridge_id: str) -> list[str]:
+        items = await self._list("BridgeInfo", "BridgeInfoChannel", BridgeUniqueid=bridge_id)
+        return [i["Channel"] for i in items]
+
+    async def getvar(self, channel: str, variable: str) -> str:
+        reply = await self.manager.send_action(
+            {"Action": "Getvar", "Channel": channel, "Variable": variable})
+        return str(reply.get("Value", ""))
+
+    async def rtp_address(self, channel: str) -> tuple[str, int]:
+        """Where Asterisk receives RTP for this channel (CHANNEL(rtp,src))."""
+        value = await self.getvar(channel, "CHANNEL(rtp,src)")
+        host, _, port = value.rpartition(":")
+        return host, int(port)
+
+    async def wait_for(self, predicate: Any, timeout: float = 10.0, every: float = 0.2) -> Any:
+        deadline = asyncio.get_running_loop().time() + timeout
+        while True:
+            result = await predicate()
+            if result:
+                return result
+            if asyncio.get_running_loop().time() > deadline:
+                return result
+            await asyncio.sleep(every)

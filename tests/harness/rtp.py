@@ -1,0 +1,128 @@
+"""A test's own RTP endpoint: what a party hears, and a tone it says.
+
+A SIPp scenario advertises this endpoint's port in its SDP, so Asterisk sends
+the party's audio here. The endpoint counts packets, keeps the decoded audio
+and, when told where to, sends its own tone (PCMU, 20 ms packets), so that
+who hears whom can be measured by each tone's energy.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import random
+import struct
+
+
+def _ulaw_decode(byte: int) -> int:
+    byte = ~byte & 0xFF
+    sign = byte & 0x80
+    exponent = (byte >> 4) & 0x07
+    mantissa = byte & 0x0F
+    sample = ((mantissa << 3) + 0x84) << exponent
+    sample -= 0x84
+    return -sample if sign else sample
+
+
+def _ulaw_encode(sample: int) -> int:
+    bias, clip = 0x84, 32635
+    sign = 0x80 if sample < 0 else 0
+    sample = min(abs(sample), clip) + bias
+    exponent = 7
+    mask = 0x4000
+    while exponent > 0 and not sample & mask:
+        exponent -= 1
+        mask >>= 1
+    mantissa = (sample >> (exponent + 3)) & 0x0F
+    return ~(sign | (exponent << 4) | mantissa) & 0xFF
+
+
+ULAW_TABLE = [_ulaw_decode(b) for b in range(256)]
+
+
+def goertzel(samples: list[int], freq: float, rate: int = 8000) -> float:
+    """Normalised energy of one frequency (0 = absent; a clear tone gives thousands)."""
+    if not samples:
+        return 0.0
+    coeff = 2 * math.cos(2 * math.pi * freq / rate)
+    s1 = s2 = 0.0
+    for x in samples:
+        s0 = x + coeff * s1 - s2
+        s2, s1 = s1, s0
+    power = s1 * s1 + s2 * s2 - coeff * s1 * s2
+    return math.sqrt(max(power, 0.0)) / len(samples)
+
+
+class RtpEndpoint(asyncio.DatagramProtocol):
+    def __init__(self) -> None:
+        self.packets = 0
+        self.samples: list[int] = []
+        self.last_source: tuple[str, int] | None = None
+        self.transport: asyncio.DatagramTransport | None = None
+        self._sender: asyncio.Task[None] | None = None
+
+    @classmethod
+    async def open(cls, host: str = "127.0.0.1") -> RtpEndpoint:
+        loop = asyncio.get_running_loop()
+        for _ in range(50):
+            port = random.randrange(40000, 49998, 2)
+            try:
+                _t, proto = await loop.create_datagram_endpoint(cls, local_addr=(host, port))
+                return proto
+            except OSError:
+                continue
+        raise RuntimeError("no free RTP port")
+
+    @property
+    def port(self) -> int:
+        assert self.transport is not None
+        return int(self.transport.get_extra_info("sockname")[1])
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+
+    def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
+        if len(data) < 12 or data[0] >> 6 != 2:
+            return
+        self.packets += 1
+        self.last_source = addr
+        if data[1] & 0x7F == 0:  # PCMU
+            self.samples.extend(ULAW_TABLE[b] for b in data[12:])
+
+    def reset(self) -> None:
+        self.packets = 0
+        self.samples = []
+
+    def energy(self, freq: float) -> float:
+        return goertzel(self.samples, freq)
+
+    def rms(self) -> float:
+        if not self.samples:
+            return 0.0
+        return math.sqrt(sum(s * s for s in self.samples) / len(self.samples))
+
+    def send_tone(self, dest: tuple[str, int], freq: float, amplitude: int = 8000) -> None:
+        self._sender = asyncio.create_task(self._send_tone(dest, freq, amplitude))
+
+    async def _send_tone(self, dest: tuple[str, int], freq: float, amplitude: int) -> None:
+        assert self.transport is not None
+        ssrc = random.getrandbits(32)
+        seq, ts, n = random.getrandbits(16), random.getrandbits(32), 0
+        loop = asyncio.get_running_loop()
+        start = loop.time()
+        while True:
+            payload = bytes(
+                _ulaw_encode(int(amplitude * math.sin(2 * math.pi * freq * (n + i) / 8000)))
+                for i in range(160)
+            )
+            header = struct.pack("!BBHII", 0x80, 0, seq & 0xFFFF, ts & 0xFFFFFFFF, ssrc)
+            self.transport.sendto(header + payload, dest)
+            seq, ts, n = seq + 1, ts + 160, n + 160
+            # keep the 20 ms cadence against the clock, not against drift
+            await asyncio.sleep(max(0.0, start + n / 8000 - loop.time()))
+
+    def close(self) -> None:
+        if self._sender:
+            self._sender.cancel()
+        if self.transport:
+            self.transport.close()

@@ -1,0 +1,95 @@
+"""Run SIPp scenarios from tests/sipp/ against the test stack."""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+SCENARIOS = Path(__file__).resolve().parent.parent / "sipp"
+
+
+@dataclass
+class SippResult:
+    returncode: int
+    successful: int
+    failed: int
+    output: str
+
+
+def scenario(name: str, **placeholders: object) -> Path:
+    """A scenario file with its @PLACEHOLDERS@ filled in."""
+    text = (SCENARIOS / f"{name}.xml").read_text()
+    for key, value in placeholders.items():
+        text = text.replace(f"@{key.upper()}@", str(value))
+    fd, path = tempfile.mkstemp(prefix=f"sipp-{name}-", suffix=".xml")
+    with os.fdopen(fd, "w") as fh:
+        fh.write(text)
+    return Path(path)
+
+
+class Sipp:
+    """One SIPp process. ``await run()`` for a client that ends by itself;
+    ``start()`` then ``wait()`` for a UAS (an agent's phone) that answers later."""
+
+    def __init__(self, scenario_file: Path, target: str, *, local_ip: str = "127.0.0.1",
+                 local_port: int = 0, service: str | None = None, calls: int = 1,
+                 rate: float | None = None, keys: dict[str, object] | None = None,
+                 auth: tuple[str, str] | None = None, timeout_s: int = 30,
+                 extra: list[str] | None = None) -> None:
+        self.stat_file = Path(tempfile.mkstemp(prefix="sipp-stat-", suffix=".csv")[1])
+        self.argv = ["sipp", target, "-sf", str(scenario_file), "-i", local_ip,
+                     "-mi", local_ip, "-m", str(calls), "-nostdin",
+                     "-timeout", f"{timeout_s}s", "-timeout_error",
+                     "-trace_stat", "-stf", str(self.stat_file), "-fd", "1",
+                     "-recv_timeout", "15000", "-max_retrans", "3"]
+        if local_port:
+            self.argv += ["-p", str(local_port)]
+        if service:
+            self.argv += ["-s", service]
+        if rate:
+            self.argv += ["-r", str(rate), "-rp", "1000"]
+        if auth:
+            self.argv += ["-au", auth[0], "-ap", auth[1]]
+        for key, value in (keys or {}).items():
+            self.argv += ["-key", key, str(value)]
+        self.argv += extra or []
+        self.proc: asyncio.subprocess.Process | None = None
+
+    async def start(self) -> None:
+        self.proc = await asyncio.create_subprocess_exec(
+            *self.argv, stdin=asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+        )
+
+    async def wait(self, timeout: float = 60) -> SippResult:
+        assert self.proc is not None
+        try:
+            out, _ = await asyncio.wait_for(self.proc.communicate(), timeout)
+        except TimeoutError:
+            self.proc.kill()
+            out, _ = await self.proc.communicate()
+        successful, failed = self._counts()
+        return SippResult(self.proc.returncode or 0, successful, failed,
+                          out.decode(errors="replace"))
+
+    async def run(self, timeout: float = 60) -> SippResult:
+        await self.start()
+        return await self.wait(timeout)
+
+    def kill(self) -> None:
+        if self.proc and self.proc.returncode is None:
+            self.proc.kill()
+
+    def _counts(self) -> tuple[int, int]:
+        try:
+            rows = list(csv.DictReader(self.stat_file.open(), delimiter=";"))
+        except OSError:
+            return 0, 0
+        if not rows:
+            return 0, 0
+        last = rows[-1]
+        return int(last.get("SuccessfulCall(C)", 0) or 0), int(last.get("FailedCall(C)", 0) or 0)
