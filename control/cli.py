@@ -69,6 +69,13 @@ def cmd_apply(settings: Settings, _args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_render(settings: Settings, _args: argparse.Namespace) -> int:
+    Stack(settings).prepare(need_rootfs=False).dispose()
+    print(f"configs rendered for Asterisk ({settings.asterisk_dir / 'etc'}) "
+          f"and Kamailio ({settings.kamailio_dir})")
+    return 0
+
+
 def cmd_db_upgrade(settings: Settings, _args: argparse.Namespace) -> int:
     Database(settings).upgrade()
     print("database schema is up to date")
@@ -137,6 +144,7 @@ def build_parser() -> argparse.ArgumentParser:
     add("down", cmd_down, "stop the whole stack")
     add("status", cmd_status, "each component: up or down, pid, ports, and why not")
     add("serve", cmd_serve, "run the control plane in the foreground (used by `up`)")
+    add("render", cmd_render, "set up secrets, schema and certificate; render every config")
     add("apply", cmd_apply, "render configs from the database and reload the running stack")
 
     db = sub.add_parser("db", help="database").add_subparsers(dest="db_command", required=True)

@@ -118,8 +118,10 @@ class Settings:
 
     @cached_property
     def instance(self) -> str:
-        """Names this stack's private folder inside the shared Asterisk rootfs."""
-        return hashlib.sha1(str(self.var_dir).encode()).hexdigest()[:10]
+        """Names this stack's private folder inside the shared Asterisk rootfs
+        (AITCOMMS_INSTANCE fixes it, e.g. in docker-compose)."""
+        return os.environ.get("AITCOMMS_INSTANCE") or hashlib.sha1(
+            str(self.var_dir).encode()).hexdigest()[:10]
 
     @property
     def asterisk_chroot_dir(self) -> str:

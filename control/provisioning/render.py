@@ -65,12 +65,6 @@ ASTERISK_MODULES = (
     "res_ari_recordings.so", "res_ari_sounds.so",
 )
 
-# Asterisk configs we take as Debian ships them (the module needs the file,
-# the stack needs none of its options changed).
-STOCK_ASTERISK_CONFIGS = ("indications.conf", "features.conf", "ccss.conf", "acl.conf",
-                          "udptl.conf", "pjproject.conf", "cel.conf", "cdr.conf",
-                          "websocket_client.conf")
-
 # Templates folder -> what it renders.
 TEMPLATE_DIRS = ("asterisk", "kamailio", "dialplans")
 
@@ -169,11 +163,6 @@ def render_all(settings: Settings, secrets: Mapping[str, str],
         files.append(RenderedFile(etc / out, env.get_template(template.name).render(context)))
     files.append(RenderedFile(etc / "extensions.conf",
                               env.get_template("extensions.conf.j2").render(context)))
-    stock = settings.rootfs / "etc" / "asterisk"
-    for stock_name in STOCK_ASTERISK_CONFIGS:
-        if (stock / stock_name).exists():
-            text = (stock / stock_name).read_text(errors="replace")
-            files.append(RenderedFile(etc / stock_name, text))
     kam = settings.kamailio_dir
     files.append(RenderedFile(kam / "kamailio.cfg",
                               env.get_template("kamailio.cfg.j2").render(context)))

@@ -37,10 +37,12 @@ class Stack:
 
     # -- set-up -------------------------------------------------------------
 
-    def prepare(self) -> Database:
-        """Folders, secrets, certificate, schema and rendered configs. Idempotent."""
+    def prepare(self, need_rootfs: bool = True) -> Database:
+        """Folders, secrets, certificate, schema and rendered configs. Idempotent.
+        Without ``need_rootfs`` it only renders (docker-compose: Asterisk runs
+        in its own container and reads the rendered files from a volume)."""
         s = self.settings
-        if not (s.rootfs / "usr/sbin/asterisk").exists():
+        if need_rootfs and not (s.rootfs / "usr/sbin/asterisk").exists():
             raise StackError(
                 f"no Asterisk root filesystem at {s.rootfs}: run `make setup` "
                 "(or asterisk/build-rootfs.sh DIR and set AITCOMMS_ROOTFS)"
