@@ -18,7 +18,7 @@ status:
 	@$(AITCOMMS) status
 
 lint: setup
-	$(VENV)/bin/ruff check control agi tests bench
+	$(VENV)/bin/ruff check control agi tests $(wildcard bench)
 	$(VENV)/bin/mypy
 
 test: setup lint

@@ -33,7 +33,7 @@ def caller(stack: StackUnderTest, number: str, rtp: RtpEndpoint, *, ip: str = TR
 
 async def register(stack: StackUnderTest, ext: str, password: str, contact_port: int,
                    expect: int = 200) -> int:
-    result = await Sipp(scenario("register", expect=expect), stack.sip_target,
+    result = await Sipp(scenario("register", expect=expect, hold_ms=0), stack.sip_target,
                         local_port=_port(), auth=(ext, password),
                         keys={"user": ext, "contact_port": contact_port, "expires": 300}).run()
     return result.returncode
