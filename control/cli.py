@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import secrets
 import sys
 from collections.abc import Callable, Sequence
 
 from control.acd.agents import create_agent, list_agents
+from control.acd.models import AgentStatus
+from control.acd.queues import create_queue, remove_member, set_member
+from control.acd.store import AcdStore
 from control.db import Database
 from control.errors import Conflict, InvalidInput, NotFound
 from control.ivr.flows import FlowError, load_flows
@@ -82,6 +86,35 @@ def cmd_db_upgrade(settings: Settings, _args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_db_seed(settings: Settings, _args: argparse.Namespace) -> int:
+    from control.crm.seed import seed
+
+    db = Database(settings)
+    db.upgrade()
+    with db.session() as session:
+        added = seed(session)
+    print("\n".join(f"customer {name} added" for name in added)
+          or "demo data already there")
+    return 0
+
+
+def cmd_user_add(settings: Settings, args: argparse.Namespace) -> int:
+    from control.auth.audit import CLI
+    from control.auth.service import create_user
+
+    generated = None
+    if args.password is None:
+        generated = args.password = secrets.token_urlsafe(12)
+    with Database(settings).session() as session:
+        user = create_user(session, actor=CLI, email=args.email, role=args.role,
+                           password=args.password, agent_extension=args.agent).as_dict()
+    print(f"user {user['email']} created: role {user['role']}"
+          + (f", agent {user['agent_extension']}" if user["agent_extension"] else ""))
+    if generated:
+        print(f"  generated password (shown once): {generated}")
+    return 0
+
+
 def cmd_agent_add(settings: Settings, args: argparse.Namespace) -> int:
     db = Database(settings)
     with db.session() as session:
@@ -107,6 +140,54 @@ def cmd_agent_list(settings: Settings, _args: argparse.Namespace) -> int:
         for a in list_agents(session):
             print(f"{a.extension:<8} {a.name:<30} skills={','.join(a.skills) or '-'} "
                   f"languages={','.join(a.languages) or '-'}")
+    return 0
+
+
+def cmd_agent_status(settings: Settings, args: argparse.Namespace) -> int:
+    try:
+        status = AgentStatus(args.status)
+    except ValueError as exc:
+        raise InvalidInput("status", "one of available, paused, logged_out") from exc
+    if status not in (AgentStatus.AVAILABLE, AgentStatus.PAUSED, AgentStatus.LOGGED_OUT):
+        raise InvalidInput("status", "one of available, paused, logged_out")
+    agent = AcdStore(Database(settings)).set_agent_status(
+        args.extension, status, args.reason or ("break" if status == AgentStatus.PAUSED
+                                                else None), 0)
+    if agent is None:
+        raise NotFound("agent", args.extension)
+    print(f"agent {agent['extension']}: {agent['status']}"
+          + (f" ({agent['pause_reason']})" if agent["pause_reason"] else ""))
+    return 0
+
+
+def cmd_queue_add(settings: Settings, args: argparse.Namespace) -> int:
+    db = Database(settings)
+    with db.session() as session:
+        queue = create_queue(
+            session, name=args.name, skills=_csv(args.skills), language=args.language,
+            wrapup_s=args.wrapup, ring_timeout_s=args.ring_timeout, max_misses=args.max_misses,
+            max_wait_s=args.max_wait, service_level_s=args.service_level,
+            record=not args.no_record)
+        for ext in _csv(args.members):
+            set_member(session, queue.name, ext)
+        summary = queue.as_dict()
+    _apply(settings, db)
+    members = ",".join(str(m["extension"]) for m in summary["members"])  # type: ignore[attr-defined]
+    print(f"queue {summary['name']} created: skills={','.join(summary['skills']) or '-'} "  # type: ignore[arg-type]
+          f"wrap-up {summary['wrapup_s']} s, members={members or '-'}")
+    return 0
+
+
+def cmd_queue_member(settings: Settings, args: argparse.Namespace) -> int:
+    db = Database(settings)
+    with db.session() as session:
+        if args.member_command == "add":
+            queue = set_member(session, args.name, args.extension, args.penalty)
+        else:
+            queue = remove_member(session, args.name, args.extension)
+        members = [f"{m.agent.extension}(penalty {m.penalty})" for m in queue.members]
+    _apply(settings, db)
+    print(f"queue {args.name}: members {', '.join(members) or '-'}")
     return 0
 
 
@@ -149,6 +230,16 @@ def build_parser() -> argparse.ArgumentParser:
 
     db = sub.add_parser("db", help="database").add_subparsers(dest="db_command", required=True)
     add("upgrade", cmd_db_upgrade, "migrate the schema to the latest version", db)
+    add("seed", cmd_db_seed, "add the demo customers, policies, claim and tasks (idempotent)", db)
+
+    user = sub.add_parser("user", help="users of the API and web UI").add_subparsers(
+        dest="user_command", required=True)
+    p = add("add", cmd_user_add, "create a user who logs in to the API and web UI", user)
+    p.add_argument("email")
+    p.add_argument("--role", required=True, choices=["admin", "supervisor", "agent"])
+    p.add_argument("--password", help="at least 10 characters (generated and shown once "
+                                      "if omitted)")
+    p.add_argument("--agent", help="the agent extension this user answers calls as")
 
     agent = sub.add_parser("agent", help="agents").add_subparsers(dest="agent_command",
                                                                    required=True)
@@ -159,6 +250,31 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--skills", default="", help="comma separated, e.g. auto,home")
     p.add_argument("--languages", default="", help="comma separated, e.g. es,en")
     add("list", cmd_agent_list, "list agents", agent)
+    p = add("status", cmd_agent_status, "log an agent in or out, pause or unpause", agent)
+    p.add_argument("extension")
+    p.add_argument("status", help="available, paused or logged_out")
+    p.add_argument("--reason", help="pause reason code (e.g. break, training)")
+
+    queue = sub.add_parser("queue", help="queues").add_subparsers(dest="queue_command",
+                                                                   required=True)
+    p = add("add", cmd_queue_add, "create a queue", queue)
+    p.add_argument("name")
+    p.add_argument("--skills", default="", help="skills its callers want, e.g. auto")
+    p.add_argument("--language", default="es")
+    p.add_argument("--wrapup", type=int, default=10, help="seconds of wrap-up after a call")
+    p.add_argument("--ring-timeout", type=int, default=15, help="seconds before the next agent")
+    p.add_argument("--max-misses", type=int, default=2, help="misses in a row before pause")
+    p.add_argument("--max-wait", type=int, default=300, help="seconds before callback/voicemail")
+    p.add_argument("--service-level", type=int, default=20, help="answer target in seconds")
+    p.add_argument("--no-record", action="store_true", help="do not record this queue's calls")
+    p.add_argument("--members", default="", help="agent extensions, comma separated")
+    member = queue.add_parser("member", help="queue membership").add_subparsers(
+        dest="member_command", required=True)
+    for action in ("add", "remove"):
+        p = add(action, cmd_queue_member, f"{action} an agent", member)
+        p.add_argument("name")
+        p.add_argument("extension")
+        p.add_argument("--penalty", type=int, default=0)
 
     trunk = sub.add_parser("trunk", help="SIP trunks").add_subparsers(dest="trunk_command",
                                                                       required=True)

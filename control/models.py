@@ -1,6 +1,8 @@
 """Every table of the control plane, imported once so Base.metadata knows them all."""
 
-from control.acd.models import Agent
+import control.auth.models  # noqa: F401  (users, refresh_tokens, audit_log)
+import control.crm.models  # noqa: F401  (customers, policies, claims, quotes, ...)
+from control.acd.models import Agent, Call, Queue, QueueMember, RoutingDecision
 from control.provisioning.models import Did, Trunk
 
-__all__ = ["Agent", "Did", "Trunk"]
+__all__ = ["Agent", "Call", "Did", "Queue", "QueueMember", "RoutingDecision", "Trunk"]

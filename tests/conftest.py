@@ -109,7 +109,8 @@ def clean_stack(stack: StackUnderTest) -> Iterator[StackUnderTest]:
     db = Database(stack.settings)
     with db.session() as session:
         extensions = [r[0] for r in session.execute(text("SELECT extension FROM agents"))]
-        for table in ("dids", "trunks", "agents"):
+        for table in ("routing_decisions", "calls", "queue_members", "queues", "dids", "trunks",
+                      "agents"):
             session.execute(text(f"DELETE FROM {table}"))
     db.dispose()
     stack.aitcomms("apply")

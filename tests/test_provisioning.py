@@ -27,7 +27,8 @@ def _data() -> render.StackData:
     trunks = [Trunk(name="carrier", host="127.0.0.2", address="127.0.0.2", port=5060)]
     dids = [Did(number="+34910000001", target="ivr:welcome"),
             Did(number="+34910000002", target="ext:1001")]
-    return render.StackData(agents, trunks, dids, load_flows(PROJECT_ROOT / "dialplans" / "ivr"))
+    flows = load_flows(PROJECT_ROOT / "dialplans" / "ivr")
+    return render.StackData(agents, trunks, [], dids, flows)
 
 
 def _render(tmp_path: Path, database_url: str | None = None) -> dict[str, str]:

@@ -9,6 +9,11 @@ from typing import Any
 from aiohttp import web
 from sqlalchemy import text
 
+from control.acd import routes as acd_routes
+from control.acd.router import Router
+from control.acd.store import AcdStore
+from control.auth import routes as auth_routes
+from control.crm import routes as crm_routes
 from control.db import Database
 from control.events.bus import EventBus, make_bus
 from control.secrets import Secrets
@@ -23,6 +28,7 @@ DB = web.AppKey("db", Database)
 BUS = web.AppKey("bus", EventBus)
 AMI = web.AppKey("ami", AmiClient)
 ARI = web.AppKey("ari", AriClient)
+ROUTER = web.AppKey("router", Router)
 
 
 async def health(request: web.Request) -> web.Response:
@@ -52,11 +58,13 @@ def _ping_db(db: Database) -> None:
 async def _startup(app: web.Application) -> None:
     await app[BUS].start()
     app[AMI].start()
+    app[ROUTER].start()
     app[ARI].start()
 
 
 async def _cleanup(app: web.Application) -> None:
     app[AMI].close()
+    await app[ROUTER].close()
     await app[ARI].close()
     await app[BUS].close()
     app[DB].dispose()
@@ -71,6 +79,13 @@ def create_app(settings: Settings) -> web.Application:
     app[AMI] = AmiClient("127.0.0.1", settings.ports.ami, "aitcomms", secrets["AMI_PASSWORD"])
     app[ARI] = AriClient(f"http://127.0.0.1:{settings.ports.ari}", "aitcomms",
                          secrets["ARI_PASSWORD"], settings.stasis_app)
+    store = AcdStore(app[DB])
+    app[ROUTER] = Router(app[ARI], store, app[BUS],
+                         recordings_spool=settings.asterisk_dir / "spool" / "recording",
+                         recordings_dir=settings.recordings_dir)
+    acd_routes.setup_routes(app, store)
+    auth_routes.setup_routes(app)
+    crm_routes.setup_routes(app)
     app.router.add_get("/health", health)
     app.router.add_get("/api/v1/health", health)
     app.on_startup.append(_startup)

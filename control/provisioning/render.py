@@ -16,7 +16,7 @@ from pathlib import Path
 import jinja2
 from sqlalchemy import select
 
-from control.acd.models import Agent
+from control.acd.models import Agent, Queue
 from control.db import Database
 from control.ivr.flows import Flow, load_flows
 from control.provisioning.models import Did, Trunk
@@ -116,6 +116,7 @@ class StackData:
 
     agents: list[Agent]
     trunks: list[Trunk]
+    queues: list[Queue]
     dids: list[Did]
     ivrs: list[Flow]
 
@@ -124,8 +125,12 @@ def load_data(settings: Settings, db: Database) -> StackData:
     with db.session() as session:
         agents = list(session.scalars(select(Agent).order_by(Agent.extension)))
         trunks = list(session.scalars(select(Trunk).order_by(Trunk.name)))
+        queues = list(session.scalars(select(Queue).order_by(Queue.name)))
+        for queue in queues:  # loaded now: the templates read them after the session
+            _ = [m.agent.extension for m in queue.members]
         dids = list(session.scalars(select(Did).order_by(Did.number)))
-    return StackData(agents, trunks, dids, load_flows(settings.root / "dialplans" / "ivr"))
+    return StackData(agents, trunks, queues, dids,
+                     load_flows(settings.root / "dialplans" / "ivr"))
 
 
 def render_all(settings: Settings, secrets: Mapping[str, str],
@@ -145,6 +150,7 @@ def render_all(settings: Settings, secrets: Mapping[str, str],
         "modules": ASTERISK_MODULES,
         "agents": data.agents,
         "trunks": data.trunks,
+        "queues": data.queues,
         "dids": data.dids,
         "ivrs": data.ivrs,
         "db_url": db_url,

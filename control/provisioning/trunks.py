@@ -10,7 +10,7 @@ import phonenumbers
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from control.acd.models import Agent
+from control.acd.models import Agent, Queue
 from control.errors import Conflict, InvalidInput
 from control.ivr.flows import Flow
 from control.provisioning.models import Did, Trunk
@@ -70,8 +70,8 @@ def create_did(session: Session, *, number: str, target: str, ivrs: list[Flow]) 
         raise InvalidInput("target", f"no agent with extension {name}")
     if kind == "ivr" and name not in {f.name for f in ivrs}:
         raise InvalidInput("target", f"no IVR named {name} in dialplans/ivr/")
-    if kind == "queue":
-        raise InvalidInput("target", "queues are not available yet (they come with the ACD)")
+    if kind == "queue" and not session.scalar(select(Queue).where(Queue.name == name)):
+        raise InvalidInput("target", f"no queue named {name}")
     if session.scalar(select(Did).where(Did.number == e164)):
         raise Conflict(f"DID {e164} is already routed")
     did = Did(number=e164, target=f"{kind}:{name}")

@@ -50,7 +50,7 @@ class Stack:
         for d in (s.var_dir, s.run_dir, s.log_dir, s.kamailio_dir, s.recordings_dir):
             d.mkdir(parents=True, exist_ok=True)
         s.var_dir.chmod(0o700)
-        for sub in ("etc", "lib", "spool", "run", "log"):
+        for sub in ("etc", "lib", "spool/recording", "spool/voicemail", "run", "log"):
             (s.asterisk_dir / sub).mkdir(parents=True, exist_ok=True)
         ensure_secrets(s.secrets_file)
         self._ensure_certificate()
@@ -152,6 +152,10 @@ class Stack:
                 self.asterisk_cli("module reload res_pjsip.so")
             if "extensions.conf" in names:
                 self.asterisk_cli("dialplan reload")
+            if "queues.conf" in names:  # the fallback queues
+                self.asterisk_cli("queue reload all")
+            if "voicemail.conf" in names:
+                self.asterisk_cli("voicemail reload")
         if "trunks.list" in names and self.component("kamailio").pid() is not None:
             # trunk addresses are cached by Kamailio; credentials are not
             self.kamailio_rpc("permissions.addressReload")

@@ -1,0 +1,447 @@
+"""The call router: the ACD's Stasis application.
+
+Callers arrive from the dialplan (``Stasis(aitcomms,queue,NAME,LANG,SKILLS,
+PRIORITY)``), wait with music on hold, and are offered one agent at a time,
+best score first (see :mod:`control.acd.scoring`). An agent who answers is
+bridged with the caller; one who does not is a miss, and after the queue's
+``max_misses`` in a row is paused. Every decision is stored with the call.
+
+State lives in Asterisk (channels, bridges) and the database (calls, agents'
+status); this object only caches it, and :meth:`reconcile` rebuilds the cache
+after a restart or an ARI reconnect.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import shutil
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from control.acd.models import DEFAULT_WEIGHTS, AgentStatus, CallState
+from control.acd.scoring import CallNeeds, explain, rank
+from control.acd.store import AcdStore, now
+from control.events.bus import EventBus
+from control.telephony.ari import AriClient, AriError
+
+log = logging.getLogger(__name__)
+
+# (caller number) -> (customer id, previous agent extension, is VIP, screen-pop context)
+CustomerLookup = Callable[[str], Awaitable[tuple[int | None, str | None, bool, dict[str, Any]]]]
+
+
+async def no_crm(_number: str) -> tuple[int | None, str | None, bool, dict[str, Any]]:
+    return None, None, False, {}
+
+
+@dataclass
+class LiveCall:
+    id: str
+    queue: str
+    caller_channel: str
+    caller_number: str
+    language: str
+    skills: tuple[str, ...]
+    priority: int
+    customer_id: int | None
+    previous_agent: str | None
+    context: dict[str, Any]
+    entered: float  # loop time
+    ringing_agent: str | None = None
+    agent_channel: str | None = None
+    bridge_id: str | None = None
+    answered: bool = False
+    tried: set[str] = field(default_factory=set)
+    ended: bool = False
+
+
+class Router:
+    def __init__(self, ari: AriClient, store: AcdStore, bus: EventBus,
+                 recordings_spool: Path, recordings_dir: Path,
+                 lookup: CustomerLookup = no_crm) -> None:
+        self.ari = ari
+        self.store = store
+        self.bus = bus
+        self.lookup = lookup
+        self.recordings_spool = recordings_spool
+        self.recordings_dir = recordings_dir
+        self.calls: dict[str, LiveCall] = {}
+        self.by_channel: dict[str, str] = {}
+        self._wrapups: dict[str, asyncio.TimerHandle] = {}
+        self._dispatching = asyncio.Lock()
+        self._ticker: asyncio.Task[None] | None = None
+        ari.handlers.append(self.on_event)
+        ari.on_connect.append(self.reconcile)
+
+    # -- lifecycle -----------------------------------------------------------
+
+    def start(self) -> None:
+        self._ticker = asyncio.create_task(self._tick(), name="acd-ticker")
+
+    async def close(self) -> None:
+        if self._ticker:
+            self._ticker.cancel()
+        for handle in self._wrapups.values():
+            handle.cancel()
+
+    async def _tick(self) -> None:
+        """Once a second: overflow callers who waited too long, and retry
+        routing (agents freed by the CLI or another instance)."""
+        while True:
+            await asyncio.sleep(1.0)
+            try:
+                await self._overflow_long_waits()
+                if any(not c.answered and not c.ringing_agent for c in self.calls.values()):
+                    await self.dispatch()
+            except Exception:
+                log.exception("ACD tick failed")
+
+    async def _db(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        return await asyncio.to_thread(fn, *args, **kwargs)
+
+    # -- events ---------------------------------------------------------------
+
+    async def on_event(self, event: dict[str, Any]) -> None:
+        kind = event.get("type")
+        if kind == "StasisStart":
+            args = event.get("args") or []
+            channel = event["channel"]
+            if args and args[0] == "queue":
+                await self._caller_arrives(channel, args[1:])
+            elif args and args[0] == "agent":
+                await self._agent_answers(channel, args[1])
+            elif args and args[0] == "feature":
+                await self._feature_code(channel, args[1:])
+        elif kind in ("StasisEnd", "ChannelDestroyed"):
+            await self._channel_gone(event["channel"]["id"], event.get("cause"))
+
+    async def _caller_arrives(self, channel: dict[str, Any], args: list[str]) -> None:
+        chan_id = channel["id"]
+        queue_name = args[0] if args else ""
+        queue = await self._db(self.store.queue, queue_name)
+        if queue is None:
+            log.warning("call for unknown queue %r: back to the dialplan", queue_name)
+            await self._safe("POST", f"/channels/{chan_id}/continue")
+            return
+        language = (args[1] if len(args) > 1 and args[1] else queue["language"])[:2]
+        skills = tuple(s for s in (args[2].split("|") if len(args) > 2 and args[2] else
+                                   queue["skills"]) if s)
+        priority = int(args[3]) if len(args) > 3 and args[3].lstrip("-").isdigit() else 0
+        number = channel.get("caller", {}).get("number", "")
+        await self._safe("POST", f"/channels/{chan_id}/answer")
+        await self._safe("POST", f"/channels/{chan_id}/moh", mohClass="default")
+        customer_id, previous_agent, vip, context = await self.lookup(number)
+        if vip:
+            priority += 10  # VIP segment first, then wait time
+        row = await self._db(self.store.create_call, caller_channel=chan_id, queue=queue_name,
+                             caller_number=number, customer_id=customer_id, language=language,
+                             skills=list(skills), priority=priority)
+        call = LiveCall(id=row["id"], queue=queue_name, caller_channel=chan_id,
+                        caller_number=number, language=language, skills=skills,
+                        priority=priority, customer_id=customer_id,
+                        previous_agent=previous_agent, context=context,
+                        entered=asyncio.get_running_loop().time())
+        self.calls[call.id] = call
+        self.by_channel[chan_id] = call.id
+        await self.bus.publish("call.queued", {"call": row})
+        await self.dispatch()
+
+    # -- routing --------------------------------------------------------------
+
+    async def dispatch(self) -> None:
+        """Offer waiting callers, VIP first then longest waiting, to the best
+        free agent each."""
+        async with self._dispatching:
+            waiting = sorted((c for c in self.calls.values()
+                              if not c.answered and not c.ringing_agent and not c.ended),
+                             key=lambda c: (-c.priority, c.entered))
+            busy = {c.ringing_agent for c in self.calls.values() if c.ringing_agent}
+            for call in waiting:
+                queue = await self._db(self.store.queue, call.queue)
+                if queue is None:
+                    continue
+                candidates = [c for c in await self._db(self.store.candidates, call.queue)
+                              if c.extension not in busy and c.extension not in call.tried]
+                if not candidates:
+                    continue
+                needs = CallNeeds(call.language, call.skills, call.previous_agent)
+                weights = {k: float(queue["weights"].get(k, v))
+                           for k, v in DEFAULT_WEIGHTS.items()}
+                ranked = rank(candidates, needs, weights)
+                best = ranked[0]
+                await self._db(self.store.record_decision, call.id,
+                               [s.as_dict() for s in ranked], best.extension,
+                               explain(best, ranked))
+                busy.add(best.extension)
+                await self._ring(call, best.extension, queue["ring_timeout_s"])
+
+    async def _ring(self, call: LiveCall, extension: str, timeout_s: int) -> None:
+        agent_channel = f"acd-{uuid.uuid4().hex[:16]}"
+        call.ringing_agent = extension
+        call.agent_channel = agent_channel
+        call.tried.add(extension)
+        self.by_channel[agent_channel] = call.id
+        agent = await self._db(self.store.set_agent_status, extension, AgentStatus.RINGING)
+        await self._db(self.store.update_call, call.id, state=CallState.RINGING.value,
+                       agent_channel=agent_channel)
+        await self.bus.publish("agent.status_changed", {"agent": agent})
+        # the screen pop: sent as the agent's phone starts ringing
+        await self.bus.publish("call.incoming", {
+            "call_id": call.id, "agent": extension, "queue": call.queue,
+            "caller_number": call.caller_number, "customer_id": call.customer_id,
+            "context": call.context})
+        try:
+            await self.ari.request(
+                "POST", "/channels", endpoint=f"PJSIP/agent-{extension}",
+                app=self.ari.app, appArgs=f"agent,{call.id}", channelId=agent_channel,
+                timeout=timeout_s, callerId=call.caller_number or "anonymous",
+                originator=call.caller_channel)
+            # An originated channel reports to the app only once answered:
+            # subscribe to hear of its hangup (no answer, rejected) too.
+            await self.ari.request("POST", f"/applications/{self.ari.app}/subscription",
+                                   eventSource=f"channel:{agent_channel}")
+        except AriError as exc:
+            log.warning("could not ring %s: %s", extension, exc)
+            await self._ring_failed(call, extension)
+            return
+        # Safety net: a hangup that came before the subscription is noticed here.
+        asyncio.get_running_loop().call_later(
+            timeout_s + 3, lambda: asyncio.ensure_future(
+                self._check_ringing(call, agent_channel)))
+
+    async def _check_ringing(self, call: LiveCall, agent_channel: str) -> None:
+        if call.ended or call.answered or call.agent_channel != agent_channel:
+            return
+        try:
+            await self.ari.request("GET", f"/channels/{agent_channel}")
+        except AriError as exc:
+            if exc.status == 404 and call.ringing_agent:
+                await self._ring_failed(call, call.ringing_agent)
+
+    async def _ring_failed(self, call: LiveCall, extension: str) -> None:
+        """Ring-no-answer, rejected or unreachable: a miss for the agent, and
+        the caller goes to the next best."""
+        if call.agent_channel:
+            self.by_channel.pop(call.agent_channel, None)
+        call.ringing_agent = None
+        call.agent_channel = None
+        agent = await self._db(self.store.agent, extension)
+        missed = (agent or {}).get("missed_in_a_row", 0) + 1
+        queue = await self._db(self.store.queue, call.queue)
+        max_misses = queue["max_misses"] if queue else 2
+        if missed >= max_misses:
+            agent = await self._db(self.store.set_agent_status, extension, AgentStatus.PAUSED,
+                                   "missed_calls", missed)
+        else:
+            agent = await self._db(self.store.set_agent_status, extension,
+                                   AgentStatus.AVAILABLE, None, missed)
+        await self.bus.publish("agent.status_changed", {"agent": agent})
+        if not call.ended:
+            await self._db(self.store.update_call, call.id, state=CallState.WAITING.value,
+                           agent_channel=None)
+            await self.dispatch()
+
+    async def _agent_answers(self, channel: dict[str, Any], call_id: str) -> None:
+        chan_id = channel["id"]
+        call = self.calls.get(call_id)
+        if call is None or call.ended or call.agent_channel != chan_id:
+            await self._safe("DELETE", f"/channels/{chan_id}")
+            return
+        extension = call.ringing_agent or ""
+        bridge = await self.ari.request("POST", "/bridges", type="mixing", name=f"call-{call.id}")
+        call.bridge_id = bridge["id"]
+        await self._safe("DELETE", f"/channels/{call.caller_channel}/moh")
+        await self.ari.request("POST", f"/bridges/{bridge['id']}/addChannel",
+                               channel=f"{call.caller_channel},{chan_id}")
+        call.answered = True
+        call.ringing_agent = None
+        queue = await self._db(self.store.queue, call.queue)
+        recording = None
+        if queue and queue["record"]:
+            recording = f"{call.id}.wav"
+            await self._safe("POST", f"/bridges/{bridge['id']}/record", name=call.id,
+                             format="wav", ifExists="overwrite")
+        row = await self._db(self.store.update_call, call.id, state=CallState.ANSWERED.value,
+                             agent_extension=extension, answered_at=now(),
+                             bridge_id=bridge["id"], agent_channel=chan_id,
+                             recording=recording)
+        agent = await self._db(self.store.set_agent_status, extension, AgentStatus.ON_CALL,
+                               None, 0)
+        await self.bus.publish("agent.status_changed", {"agent": agent})
+        await self.bus.publish("call.answered", {"call": row})
+
+    async def _channel_gone(self, chan_id: str, cause: int | None) -> None:
+        call_id = self.by_channel.pop(chan_id, None)
+        if call_id is None:
+            return
+        call = self.calls.get(call_id)
+        if call is None or call.ended:
+            return
+        if chan_id == call.agent_channel and not call.answered:
+            extension = call.ringing_agent
+            if extension:
+                log.info("agent %s did not answer call %s (cause %s)", extension, call.id, cause)
+                await self._ring_failed(call, extension)
+            return
+        await self._end(call)
+
+    async def _end(self, call: LiveCall) -> None:
+        """The caller or the agent hung up: end the other leg, close the call."""
+        call.ended = True
+        self.calls.pop(call.id, None)
+        for chan in (call.caller_channel, call.agent_channel):
+            if chan:
+                self.by_channel.pop(chan, None)
+                await self._safe("DELETE", f"/channels/{chan}")
+        if call.bridge_id:
+            await self._safe("DELETE", f"/bridges/{call.bridge_id}")
+        fields: dict[str, Any] = {"ended_at": now()}
+        if call.answered:
+            fields["state"] = CallState.COMPLETED.value
+        else:
+            fields["state"] = CallState.ABANDONED.value
+        row = await self._db(self.store.update_call, call.id, **fields)
+        extension = (row or {}).get("agent_extension") or call.ringing_agent
+        if call.answered and extension:
+            await self._start_wrapup(extension, call.queue)
+            await asyncio.sleep(0.5)  # let Asterisk close the recording file
+            await self._file_recording(call)
+        elif call.ringing_agent:
+            agent = await self._db(self.store.set_agent_status, call.ringing_agent,
+                                   AgentStatus.AVAILABLE)
+            await self.bus.publish("agent.status_changed", {"agent": agent})
+        await self.bus.publish("call.completed" if call.answered else "call.abandoned",
+                               {"call": row})
+        await self.dispatch()
+
+    async def _file_recording(self, call: LiveCall) -> None:
+        src = self.recordings_spool / f"{call.id}.wav"
+        if not src.exists():
+            return
+        self.recordings_dir.mkdir(parents=True, exist_ok=True)
+        dst = self.recordings_dir / src.name
+        await asyncio.to_thread(shutil.move, str(src), str(dst))
+        await self._db(self.store.update_call, call.id, recording=str(dst))
+
+    async def _start_wrapup(self, extension: str, queue_name: str) -> None:
+        queue = await self._db(self.store.queue, queue_name)
+        seconds = queue["wrapup_s"] if queue else 0
+        agent = await self._db(self.store.set_agent_status, extension, AgentStatus.WRAP_UP)
+        await self.bus.publish("agent.status_changed", {"agent": agent, "wrapup_s": seconds})
+        loop = asyncio.get_running_loop()
+        if extension in self._wrapups:
+            self._wrapups[extension].cancel()
+        self._wrapups[extension] = loop.call_later(
+            seconds, lambda: asyncio.ensure_future(self._end_wrapup(extension)))
+
+    async def _end_wrapup(self, extension: str) -> None:
+        self._wrapups.pop(extension, None)
+        agent = await self._db(self.store.agent, extension)
+        if agent and agent["status"] == AgentStatus.WRAP_UP.value:
+            agent = await self._db(self.store.set_agent_status, extension, AgentStatus.AVAILABLE)
+            await self.bus.publish("agent.status_changed", {"agent": agent})
+            await self.dispatch()
+
+    async def _overflow_long_waits(self) -> None:
+        loop_now = asyncio.get_running_loop().time()
+        for call in list(self.calls.values()):
+            if call.answered or call.ended or call.ringing_agent:
+                continue
+            queue = await self._db(self.store.queue, call.queue)
+            if queue is None or loop_now - call.entered < queue["max_wait_s"]:
+                continue
+            call.ended = True
+            self.calls.pop(call.id, None)
+            self.by_channel.pop(call.caller_channel, None)
+            row = await self._db(self.store.update_call, call.id,
+                                 state=CallState.CALLBACK.value, ended_at=now())
+            await self.bus.publish("call.overflowed", {"call": row})
+            await self.bus.publish("task.created", {
+                "kind": "callback", "call_id": call.id, "queue": call.queue,
+                "phone": call.caller_number, "customer_id": call.customer_id})
+            await self._safe("DELETE", f"/channels/{call.caller_channel}/moh")
+            await self._safe("POST", f"/channels/{call.caller_channel}/continue",
+                             context="acd-overflow", extension="s", priority=1)
+
+    # -- agents' feature codes (desk phones) -----------------------------------
+
+    async def _feature_code(self, channel: dict[str, Any], args: list[str]) -> None:
+        chan_id = channel["id"]
+        action, extension = (args + ["", ""])[:2]
+        status = {"login": AgentStatus.AVAILABLE, "logout": AgentStatus.LOGGED_OUT,
+                  "pause": AgentStatus.PAUSED, "unpause": AgentStatus.AVAILABLE}.get(action)
+        agent = None
+        if status is not None and extension:
+            agent = await self._db(self.store.set_agent_status, extension, status,
+                                   "break" if status == AgentStatus.PAUSED else None, 0)
+        if agent:
+            await self.bus.publish("agent.status_changed", {"agent": agent})
+            await self.dispatch()
+        await self._safe("POST", f"/channels/{chan_id}/variable", variable="AIT_FEATURE_OK",
+                         value="1" if agent else "0")
+        await self._safe("POST", f"/channels/{chan_id}/continue")
+
+    # -- rebuilding state --------------------------------------------------------
+
+    async def reconcile(self) -> None:
+        """After (re)connecting to ARI: rebuild the live calls from Asterisk's
+        channels and the database; close what ended while we were away."""
+        try:
+            channels = {c["id"] for c in await self.ari.request("GET", "/channels")}
+        except AriError:
+            log.exception("reconcile: cannot list channels")
+            return
+        loop_now = asyncio.get_running_loop().time()
+        for row in await self._db(self.store.open_calls):
+            caller_alive = row["caller_channel"] in channels
+            agent_alive = bool(row["agent_channel"]) and row["agent_channel"] in channels
+            known = self.calls.get(row["id"])
+            if known and not known.ended:
+                continue
+            call = LiveCall(
+                id=row["id"], queue=row["queue"], caller_channel=row["caller_channel"],
+                caller_number=row["caller_number"], language=row["language"],
+                skills=tuple(row["skills"]), priority=row["priority"],
+                customer_id=row["customer_id"], previous_agent=None, context={},
+                entered=loop_now, agent_channel=row["agent_channel"],
+                bridge_id=row["bridge_id"], answered=row["state"] == CallState.ANSWERED.value)
+            if row["state"] == CallState.RINGING.value and agent_alive:
+                call.ringing_agent = row["agent_extension"]
+            if not caller_alive or (call.answered and not agent_alive):
+                await self._end(call)
+                continue
+            if row["state"] == CallState.RINGING.value and not agent_alive:
+                call.agent_channel = None
+                await self._db(self.store.update_call, call.id, state=CallState.WAITING.value,
+                               agent_channel=None)
+            self.calls[call.id] = call
+            self.by_channel[call.caller_channel] = call.id
+            if call.agent_channel:
+                self.by_channel[call.agent_channel] = call.id
+        # agents shown ringing or on a call that no longer exists are free again
+        engaged = {c.ringing_agent for c in self.calls.values() if c.ringing_agent}
+        engaged |= {r["agent_extension"] for r in await self._db(self.store.open_calls)
+                    if r["state"] == CallState.ANSWERED.value}
+        for agent in await self._db(self.store.agents):
+            if agent["status"] in (AgentStatus.RINGING.value, AgentStatus.ON_CALL.value) \
+                    and agent["extension"] not in engaged:
+                await self._db(self.store.set_agent_status, agent["extension"],
+                               AgentStatus.AVAILABLE)
+            elif agent["status"] == AgentStatus.WRAP_UP.value \
+                    and agent["extension"] not in self._wrapups:
+                await self._end_wrapup(agent["extension"])
+        log.info("reconciled: %d live calls", len(self.calls))
+        await self.dispatch()
+
+    async def _safe(self, method: str, path: str, **params: Any) -> Any:
+        """An ARI request whose failure (the channel already gone) is not an error."""
+        try:
+            return await self.ari.request(method, path, **params)
+        except AriError as exc:
+            if exc.status not in (404, 409, 422):
+                log.warning("ARI %s %s: %s", method, path, exc)
+            return None

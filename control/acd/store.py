@@ -1,0 +1,152 @@
+"""The ACD's reads and writes, as short synchronous transactions that the
+router runs in a thread (``asyncio.to_thread``)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import func, select
+
+from control.acd.models import (
+    Agent,
+    AgentStatus,
+    Call,
+    CallState,
+    Queue,
+    RoutingDecision,
+)
+from control.acd.scoring import Candidate
+from control.db import Database
+
+OPEN_STATES = (CallState.WAITING.value, CallState.RINGING.value, CallState.ANSWERED.value)
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
+
+
+class AcdStore:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    # -- queues and agents ---------------------------------------------------
+
+    def queue(self, name: str) -> dict[str, Any] | None:
+        with self.db.session() as s:
+            q = s.scalar(select(Queue).where(Queue.name == name))
+            return q.as_dict() if q else None
+
+    def candidates(self, queue_name: str) -> list[Candidate]:
+        """Available members of the queue, with what scoring needs."""
+        start_of_day = now().replace(hour=0, minute=0, second=0, microsecond=0)
+        with self.db.session() as s:
+            q = s.scalar(select(Queue).where(Queue.name == queue_name))
+            if q is None:
+                return []
+            handled = dict(s.execute(
+                select(Call.agent_extension, func.count())
+                .where(Call.answered_at >= start_of_day, Call.agent_extension.is_not(None))
+                .group_by(Call.agent_extension)).all())
+            return [
+                Candidate(
+                    extension=m.agent.extension,
+                    languages=tuple(m.agent.languages or ()),
+                    skills=tuple(m.agent.skills or ()),
+                    calls_today=int(handled.get(m.agent.extension, 0)),
+                    penalty=m.penalty,
+                    idle_since=m.agent.status_since,
+                )
+                for m in q.members
+                if m.agent.status == AgentStatus.AVAILABLE.value
+            ]
+
+    def set_agent_status(self, extension: str, status: AgentStatus,
+                         reason: str | None = None, missed: int | None = None
+                         ) -> dict[str, Any] | None:
+        with self.db.session() as s:
+            agent = s.scalar(select(Agent).where(Agent.extension == extension))
+            if agent is None:
+                return None
+            if agent.status != status.value or agent.pause_reason != reason:
+                agent.status = status.value
+                agent.pause_reason = reason if status == AgentStatus.PAUSED else None
+                agent.status_since = now()
+            if missed is not None:
+                agent.missed_in_a_row = missed
+            return agent.as_dict() | {"missed_in_a_row": agent.missed_in_a_row}
+
+    def agent(self, extension: str) -> dict[str, Any] | None:
+        with self.db.session() as s:
+            agent = s.scalar(select(Agent).where(Agent.extension == extension))
+            return agent.as_dict() | {"missed_in_a_row": agent.missed_in_a_row} if agent else None
+
+    def agents(self) -> list[dict[str, Any]]:
+        with self.db.session() as s:
+            return [a.as_dict() for a in s.scalars(select(Agent).order_by(Agent.extension))]
+
+    # -- calls --------------------------------------------------------------
+
+    def create_call(self, **fields: Any) -> dict[str, Any]:
+        with self.db.session() as s:
+            call = Call(entered_at=now(), **fields)
+            s.add(call)
+            s.flush()
+            return call.as_dict() | {"caller_channel": call.caller_channel}
+
+    def update_call(self, call_id: str, **fields: Any) -> dict[str, Any] | None:
+        with self.db.session() as s:
+            call = s.get(Call, call_id)
+            if call is None:
+                return None
+            for key, value in fields.items():
+                setattr(call, key, value)
+            return call.as_dict()
+
+    def open_calls(self) -> list[dict[str, Any]]:
+        with self.db.session() as s:
+            calls = s.scalars(select(Call).where(Call.state.in_(OPEN_STATES)))
+            return [c.as_dict() | {"caller_channel": c.caller_channel,
+                                   "agent_channel": c.agent_channel,
+                                   "bridge_id": c.bridge_id} for c in calls]
+
+    def call(self, call_id: str) -> dict[str, Any] | None:
+        with self.db.session() as s:
+            call = s.get(Call, call_id)
+            return call.as_dict() if call else None
+
+    def record_decision(self, call_id: str, candidates: list[dict[str, Any]],
+                        chosen: str | None, reason: str) -> None:
+        with self.db.session() as s:
+            s.add(RoutingDecision(call_id=call_id, decided_at=now(), candidates=candidates,
+                                  chosen=chosen, reason=reason))
+
+    def decisions(self, call_id: str) -> list[dict[str, Any]]:
+        with self.db.session() as s:
+            rows = s.scalars(select(RoutingDecision).where(RoutingDecision.call_id == call_id)
+                             .order_by(RoutingDecision.id))
+            return [r.as_dict() for r in rows]
+
+    def queue_figures(self, queue_name: str, service_level_s: int) -> dict[str, Any]:
+        """Today's answered/abandoned/service level/AHT for one queue."""
+        start = now().replace(hour=0, minute=0, second=0, microsecond=0)
+        with self.db.session() as s:
+            calls = list(s.scalars(select(Call).where(Call.queue == queue_name,
+                                                      Call.entered_at >= start)))
+        answered = [(c, _aware(c.answered_at)) for c in calls if c.answered_at]
+        within = [c for c, at in answered
+                  if at - _aware(c.entered_at) <= timedelta(seconds=service_level_s)]
+        talk = [(_aware(c.ended_at) - at).total_seconds() for c, at in answered if c.ended_at]
+        aht = sum(talk) / len(talk) if talk else 0.0
+        abandoned = [c for c in calls if c.state == CallState.ABANDONED.value]
+        offered = len(answered) + len(abandoned)
+        return {
+            "answered": len(answered), "abandoned": len(abandoned),
+            "service_level": round(len(within) / offered, 3) if offered else None,
+            "average_handle_time_s": round(aht, 1),
+        }
+
+
+def _aware(d: datetime) -> datetime:
+    # SQLite hands back naive datetimes for timezone-aware columns
+    return d if d.tzinfo else d.replace(tzinfo=UTC)

@@ -1,0 +1,1 @@
+"""Users of the API, passwords, tokens and roles, and the audit log."""

@@ -1,0 +1,1 @@
+"""CRM of the broker: customers, policies, claims, quotes, interactions, tasks."""

@@ -1,0 +1,322 @@
+"""Acceptance: the ACD routes real calls (SIPp callers from the trunk, SIPp
+agents' phones registered through Kamailio, the control plane's router on ARI)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import random
+import re
+import signal
+import urllib.request
+import wave
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import text
+
+from control.db import Database
+from tests.conftest import StackUnderTest
+from tests.harness.ami import Ami
+from tests.harness.rtp import RtpEndpoint, goertzel
+from tests.harness.sipp import Sipp, SippResult, scenario
+from tests.test_calls import TRUNK_IP, caller, register
+
+
+@dataclass
+class Phone:
+    extension: str
+    sipp: Sipp
+    rtp: RtpEndpoint
+
+    async def result(self, timeout: float = 20) -> SippResult:
+        return await self.sipp.wait(timeout)
+
+
+@asynccontextmanager
+async def agent_phones(stack: StackUnderTest, *extensions: str,
+                       noanswer: tuple[str, ...] = ()) -> AsyncIterator[dict[str, Phone]]:
+    """Registered phones for these (existing) agents, answering unless listed in noanswer."""
+    phones: dict[str, Phone] = {}
+    try:
+        for ext in extensions:
+            rtp = await RtpEndpoint.open()
+            port = random.randrange(31000, 39000)
+            name = "agent_noanswer" if ext in noanswer else "agent"
+            sipp = Sipp(scenario(name), stack.sip_target, local_port=port,
+                        keys={"rtp_port": rtp.port})
+            await sipp.start()
+            phones[ext] = Phone(ext, sipp, rtp)
+            assert await register(stack, ext, f"secret-{ext}-pw", port) == 0
+        yield phones
+    finally:
+        for phone in phones.values():
+            phone.sipp.kill()
+            phone.rtp.close()
+
+
+def add_agent(stack: StackUnderTest, ext: str, *, languages: str = "", skills: str = "",
+              available: bool = True) -> None:
+    stack.aitcomms("agent", "add", ext, "--name", f"Agent {ext}", "--password",
+                   f"secret-{ext}-pw", "--languages", languages, "--skills", skills)
+    if available:
+        stack.aitcomms("agent", "status", ext, "available")
+
+
+def api(stack: StackUnderTest, path: str) -> dict[str, Any]:
+    url = f"http://127.0.0.1:{stack.port('http')}{path}"
+    with urllib.request.urlopen(url, timeout=5) as resp:
+        return dict(json.loads(resp.read()))
+
+
+def calls(stack: StackUnderTest) -> list[dict[str, Any]]:
+    db = Database(stack.settings)
+    with db.engine.connect() as conn:
+        rows = [dict(r._mapping) for r in conn.execute(
+            text("SELECT * FROM calls ORDER BY entered_at"))]
+    db.dispose()
+    for row in rows:  # SQLite hands timestamps back as text
+        for key in ("entered_at", "answered_at", "ended_at"):
+            if isinstance(row[key], str):
+                row[key] = datetime.fromisoformat(row[key])
+    return rows
+
+
+async def wait_until(predicate: Any, timeout: float = 15) -> Any:
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        value = predicate()
+        if value or asyncio.get_running_loop().time() > deadline:
+            return value
+        await asyncio.sleep(0.25)
+
+
+def setup_queue(stack: StackUnderTest, name: str, did: str, members: str, *extra: str) -> None:
+    stack.aitcomms("trunk", "add", "carrier", "--host", TRUNK_IP)
+    stack.aitcomms("queue", "add", name, "--members", members, *extra)
+    stack.aitcomms("did", "add", did, "--to", f"queue:{name}")
+
+
+async def test_spanish_caller_wanting_auto_reaches_the_matching_agent(
+        clean_stack: StackUnderTest) -> None:
+    stack = clean_stack
+    add_agent(stack, "1001", languages="en", skills="auto")
+    add_agent(stack, "1002", languages="es", skills="auto,home")
+    add_agent(stack, "1003", languages="es", skills="home")
+    setup_queue(stack, "autos", "+34910000010", "1001,1002,1003", "--skills", "auto",
+                "--language", "es", "--wrapup", "1")
+    async with agent_phones(stack, "1001", "1002", "1003") as phones:
+        rtp = await RtpEndpoint.open(TRUNK_IP)
+        try:
+            result = await caller(stack, "+34910000010", rtp, call_ms=4000).run()
+        finally:
+            rtp.close()
+        assert result.returncode == 0, result.output
+        answered = await phones["1002"].result()
+        assert answered.returncode == 0 and answered.successful == 1, answered.output
+        assert phones["1001"].rtp.packets == 0 and phones["1003"].rtp.packets == 0
+    call = calls(stack)[-1]
+    assert call["agent_extension"] == "1002" and call["state"] == "completed"
+    routing = api(stack, f"/api/v1/calls/{call['id']}/routing")
+    first = routing["decisions"][0]
+    assert first["chosen"] == "1002"
+    scores = {c["extension"]: c for c in first["candidates"]}
+    assert scores["1002"]["breakdown"] == {"language": 20, "skills": 10}
+    assert scores["1001"]["breakdown"] == {"skills": 10}
+    assert scores["1003"]["breakdown"] == {"language": 20}
+    assert "1002 scored 30" in first["reason"]
+
+
+async def test_ring_no_answer_moves_on_paused_never_rung_wrapup_respected(
+        clean_stack: StackUnderTest) -> None:
+    stack = clean_stack
+    add_agent(stack, "1001", languages="es", skills="auto")  # best, but never answers
+    add_agent(stack, "1002", languages="es")  # answers
+    add_agent(stack, "1003", languages="es", skills="auto,home")  # best of all, but paused
+    stack.aitcomms("agent", "status", "1003", "paused", "--reason", "training")
+    setup_queue(stack, "autos", "+34910000011", "1001,1002,1003", "--skills", "auto",
+                "--ring-timeout", "4", "--max-misses", "1", "--wrapup", "6")
+    async with agent_phones(stack, "1001", "1002", "1003", noanswer=("1001",)) as phones:
+        rtp = await RtpEndpoint.open(TRUNK_IP)
+        try:
+            # answered by the queue at once: 4 s ringing 1001, then talks with 1002
+            result = await caller(stack, "+34910000011", rtp, call_ms=9000).run()
+        finally:
+            rtp.close()
+        assert result.returncode == 0, result.output
+        assert (await phones["1002"].result()).returncode == 0
+        missed = await phones["1001"].result()
+        # it rang (180) and was cancelled (487 sent after the CANCEL)
+        assert re.search(r"<-+ 487\s+1\s", missed.output), missed.output
+        assert phones["1003"].rtp.packets == 0
+        ended_at = asyncio.get_running_loop().time()
+        def agents_now() -> dict[str, Any]:
+            return {a["extension"]: a for a in api(stack, "/api/v1/agents")["agents"]}
+
+        agents = await wait_until(lambda: (a := agents_now())["1002"]["status"] == "wrap_up"
+                                  and a) or agents_now()
+        assert agents["1001"]["status"] == "paused"
+        assert agents["1001"]["pause_reason"] == "missed_calls"
+        assert agents["1003"]["status"] == "paused"
+        assert agents["1002"]["status"] == "wrap_up"
+
+        # a second caller while 1002 is in wrap-up waits for the wrap-up to end
+        phone2_rtp = await RtpEndpoint.open()
+        port = random.randrange(31000, 39000)
+        second_phone = Sipp(scenario("agent"), stack.sip_target, local_port=port,
+                            keys={"rtp_port": phone2_rtp.port})
+        await second_phone.start()
+        assert await register(stack, "1002", "secret-1002-pw", port) == 0
+        rtp2 = await RtpEndpoint.open(TRUNK_IP)
+        try:
+            second = await caller(stack, "+34910000011", rtp2, call_ms=12000).run()
+            answered = await second_phone.wait(20)
+        finally:
+            rtp2.close()
+            phone2_rtp.close()
+            second_phone.kill()
+        assert second.returncode == 0 and answered.returncode == 0, second.output
+    first_call, second_call = calls(stack)[-2:]
+    routing = api(stack, f"/api/v1/calls/{first_call['id']}/routing")
+    assert [d["chosen"] for d in routing["decisions"]] == ["1001", "1002"]
+    assert "1003" not in {c["extension"] for d in routing["decisions"]
+                          for c in d["candidates"]}
+    assert second_call["agent_extension"] == "1002"
+    waited = (second_call["answered_at"] - second_call["entered_at"]).total_seconds()
+    assert waited >= 2, f"rang 1002 during wrap-up (answered after {waited:.1f} s)"
+    assert ended_at  # (kept for the record of when the first call ended)
+
+
+async def test_abandoned_and_overflowed_callers(clean_stack: StackUnderTest) -> None:
+    stack = clean_stack
+    add_agent(stack, "1001", available=False)  # logged out: nobody to take calls
+    setup_queue(stack, "autos", "+34910000012", "1001", "--max-wait", "5")
+    rtp = await RtpEndpoint.open(TRUNK_IP)
+    try:
+        # hangs up after 2 s of music on hold
+        abandoned = await caller(stack, "+34910000012", rtp, call_ms=2000).run()
+        heard_moh = rtp.packets
+        rtp.reset()
+        # stays: after 5 s of waiting, the voicemail/callback offer answers
+        overflow = await caller(stack, "+34910000012", rtp, call_ms=9000).run()
+    finally:
+        rtp.close()
+    assert abandoned.returncode == 0 and overflow.returncode == 0
+    assert heard_moh > 50  # music on hold while waiting, not dead air
+    first, second = calls(stack)[-2:]
+    assert first["state"] == "abandoned" and first["answered_at"] is None
+    assert second["state"] == "callback"
+    stats = api(stack, "/api/v1/queues/autos/stats")
+    assert stats["abandoned"] == 1 and stats["answered"] == 0
+
+
+async def test_bridged_call_is_recorded_with_both_parties(clean_stack: StackUnderTest) -> None:
+    stack = clean_stack
+    add_agent(stack, "1002", languages="es")
+    setup_queue(stack, "autos", "+34910000013", "1002", "--wrapup", "1")
+    async with agent_phones(stack, "1002") as phones:
+        rtp = await RtpEndpoint.open(TRUNK_IP)
+        call = caller(stack, "+34910000013", rtp, call_ms=5000)
+        await call.start()
+        async with Ami(stack.port("ami"), stack.secret("AMI_PASSWORD")) as ami:
+            async def bridged() -> list[str]:
+                for bridge in await ami.bridges():
+                    members = await ami.bridge_channels(bridge["BridgeUniqueid"])
+                    if len(members) >= 2:
+                        return members
+                return []
+
+            members = await ami.wait_for(bridged, timeout=10)
+            assert members, "caller and agent never bridged"
+            agent_chan = next(c for c in members if c.startswith("PJSIP/agent-1002-"))
+            caller_chan = next(c for c in members if c.startswith("PJSIP/edge-"))
+            rtp.send_tone(await ami.rtp_address(caller_chan), 1000)
+            phones["1002"].rtp.send_tone(await ami.rtp_address(agent_chan), 440)
+        result = await call.wait()
+        rtp.close()
+        assert result.returncode == 0, result.output
+        assert (await phones["1002"].result()).returncode == 0
+    row = await wait_until(lambda: (c := calls(stack)[-1])["recording"] and
+                           Path(c["recording"]).is_absolute() and c)
+    path = Path(row["recording"])
+    assert path.parent == stack.settings.recordings_dir
+    frames, seconds, rate = _read_wav(path)
+    samples = [int.from_bytes(frames[i:i + 2], "little", signed=True)
+               for i in range(0, len(frames), 2)]
+    talk = (row["ended_at"] - row["answered_at"]).total_seconds()
+    assert abs(seconds - talk) < 1.5, f"recording {seconds:.1f} s, call {talk:.1f} s"
+    # both parties' tones are in it
+    assert goertzel(samples, 1000, rate) > 100 and goertzel(samples, 440, rate) > 100
+
+
+async def test_control_plane_dies_mid_call_and_comes_back(clean_stack: StackUnderTest) -> None:
+    stack = clean_stack
+    add_agent(stack, "1002", languages="es")
+    add_agent(stack, "1003", languages="es", available=False)  # only in Asterisk's fallback
+    setup_queue(stack, "autos", "+34910000014", "1002,1003", "--wrapup", "1")
+    control = stack.var_dir / "run" / "control.pid"
+    async with agent_phones(stack, "1002", "1003") as phones, \
+            Ami(stack.port("ami"), stack.secret("AMI_PASSWORD")) as ami:
+        rtp = await RtpEndpoint.open(TRUNK_IP)
+        first = caller(stack, "+34910000014", rtp, call_ms=25000)
+        await first.start()
+
+        async def bridge_of_two() -> list[str]:
+            for bridge in await ami.bridges():
+                members = await ami.bridge_channels(bridge["BridgeUniqueid"])
+                if len(members) == 2:
+                    return members
+            return []
+
+        before = await ami.wait_for(bridge_of_two, timeout=10)
+        assert any(c.startswith("PJSIP/agent-1002-") for c in before)
+
+        # the control plane dies
+        os.kill(int(control.read_text()), signal.SIGKILL)
+        await asyncio.sleep(3)
+        assert await bridge_of_two() == before, "the call did not survive the control plane"
+
+        # meanwhile a new caller reaches Asterisk's own queue, and agent 1003
+        rtp2 = await RtpEndpoint.open(TRUNK_IP)
+        try:
+            fallback = await caller(stack, "+34910000014", rtp2, call_ms=8000).run()
+        finally:
+            rtp2.close()
+        assert fallback.returncode == 0, fallback.output
+        assert (await phones["1003"].result()).returncode == 0
+
+        # it comes back and sees the call and the agent as they are
+        stack.aitcomms("up")
+        health = await wait_until(lambda: _health(stack) == "ok", timeout=15)
+        assert health
+        agents = {a["extension"]: a for a in api(stack, "/api/v1/agents")["agents"]}
+        assert agents["1002"]["status"] == "on_call"
+        live = calls(stack)[0]
+        assert live["state"] == "answered" and live["agent_extension"] == "1002"
+        routing = api(stack, f"/api/v1/calls/{live['id']}/routing")
+        assert routing["call"]["state"] == "answered"
+
+        # and closes it properly when the caller hangs up
+        result = await first.wait(40)
+        rtp.close()
+        assert result.returncode == 0, result.output
+        done = await wait_until(lambda: calls(stack)[0]["state"] == "completed")
+        assert done
+
+
+def _read_wav(path: Path) -> tuple[bytes, float, int]:
+    with wave.open(str(path)) as wav:
+        return (wav.readframes(wav.getnframes()), wav.getnframes() / wav.getframerate(),
+                wav.getframerate())
+
+
+def _health(stack: StackUnderTest) -> str:
+    try:
+        return str(api(stack, "/health")["status"])
+    except OSError:
+        return "down"
