@@ -83,6 +83,11 @@ def stack() -> Iterator[StackUnderTest]:
     env.pop("DATABASE_URL", None)
     env.pop("REDIS_URL", None)
     ts = StackUnderTest(env=env, var_dir=var_dir)
+    from control.stack.components import port_open
+
+    if port_open("udp", TEST_PORTS["SIP"]) or port_open("tcp", TEST_PORTS["AMI"]):
+        pytest.fail(f"the test ports (SIP {TEST_PORTS['SIP']}) are taken: another test "
+                    "session is running on this machine")
     up = ts.aitcomms("up", check=False)
     if up.returncode != 0:
         ts.aitcomms("down", check=False)
@@ -110,7 +115,7 @@ def clean_stack(stack: StackUnderTest) -> Iterator[StackUnderTest]:
     with db.session() as session:
         extensions = [r[0] for r in session.execute(text("SELECT extension FROM agents"))]
         for table in ("routing_decisions", "calls", "queue_members", "queues", "dids", "trunks",
-                      "agents"):
+                      "agents", "tasks", "interactions", "customer_phones", "customers"):
             session.execute(text(f"DELETE FROM {table}"))
     db.dispose()
     stack.aitcomms("apply")

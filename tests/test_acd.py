@@ -14,7 +14,7 @@ import wave
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -192,6 +192,64 @@ async def test_ring_no_answer_moves_on_paused_never_rung_wrapup_respected(
     assert ended_at  # (kept for the record of when the first call ended)
 
 
+def add_returning_customer(stack: StackUnderTest, phone: str, previous_agent: str) -> int:
+    """A customer whose last answered call was with previous_agent."""
+    from control.auth.audit import Actor
+    from control.crm.customers import create_customer, record_interaction
+
+    db = Database(stack.settings)
+    with db.session() as session:
+        customer = create_customer(session, actor=Actor("test"), name="Lucía Romero Vidal",
+                                   phones=[phone], language="es")
+        record_interaction(session, actor=Actor("test"), customer_id=customer.id,
+                           direction="inbound", outcome="answered",
+                           started_at=datetime.now(UTC), duration_s=120,
+                           agent_extension=previous_agent)
+        customer_id = customer.id
+    db.dispose()
+    return customer_id
+
+
+def rows(stack: StackUnderTest, sql: str) -> list[dict[str, Any]]:
+    db = Database(stack.settings)
+    with db.engine.connect() as conn:
+        result = [dict(r._mapping) for r in conn.execute(text(sql))]
+    db.dispose()
+    return result
+
+
+async def test_returning_customer_reaches_the_agent_who_helped_before(
+        clean_stack: StackUnderTest) -> None:
+    stack = clean_stack
+    add_agent(stack, "1002", languages="es", skills="auto")  # 30 points on skills/language
+    add_agent(stack, "1003", languages="en")  # only the previous-agent bonus (50)
+    customer_id = add_returning_customer(stack, "+34600111222", previous_agent="1003")
+    setup_queue(stack, "autos", "+34910000015", "1002,1003", "--skills", "auto",
+                "--wrapup", "1")
+    async with agent_phones(stack, "1002", "1003") as phones:
+        rtp = await RtpEndpoint.open(TRUNK_IP)
+        try:
+            result = await caller(stack, "+34910000015", rtp, call_ms=3000,
+                                  from_user="34600111222").run()
+        finally:
+            rtp.close()
+        assert result.returncode == 0, result.output
+        assert (await phones["1003"].result()).returncode == 0
+        assert phones["1002"].rtp.packets == 0
+    call = calls(stack)[-1]
+    assert call["customer_id"] == customer_id and call["agent_extension"] == "1003"
+    decision = api(stack, f"/api/v1/calls/{call['id']}/routing")["decisions"][0]
+    assert decision["chosen"] == "1003"
+    assert {c["extension"]: c["breakdown"] for c in decision["candidates"]}["1003"] == {
+        "previous_agent": 50}
+    # after hangup, the call is an interaction of the customer's
+    interactions = await wait_until(lambda: rows(
+        stack, f"SELECT * FROM interactions WHERE call_id = '{call['id']}'"))
+    assert interactions and interactions[0]["customer_id"] == customer_id
+    assert interactions[0]["agent_extension"] == "1003"
+    assert interactions[0]["outcome"] == "answered" and interactions[0]["duration_s"] >= 2
+
+
 async def test_abandoned_and_overflowed_callers(clean_stack: StackUnderTest) -> None:
     stack = clean_stack
     add_agent(stack, "1001", available=False)  # logged out: nobody to take calls
@@ -211,6 +269,8 @@ async def test_abandoned_and_overflowed_callers(clean_stack: StackUnderTest) -> 
     first, second = calls(stack)[-2:]
     assert first["state"] == "abandoned" and first["answered_at"] is None
     assert second["state"] == "callback"
+    tasks = await wait_until(lambda: rows(stack, "SELECT * FROM tasks WHERE kind = 'callback'"))
+    assert tasks and tasks[-1]["phone"] == "+34600111222", tasks
     stats = api(stack, "/api/v1/queues/autos/stats")
     assert stats["abandoned"] == 1 and stats["answered"] == 0
 

@@ -17,11 +17,12 @@ import asyncio
 import logging
 import shutil
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from control.acd.customers import CrmLink
 from control.acd.models import DEFAULT_WEIGHTS, AgentStatus, CallState
 from control.acd.scoring import CallNeeds, explain, rank
 from control.acd.store import AcdStore, now
@@ -30,12 +31,6 @@ from control.telephony.ari import AriClient, AriError
 
 log = logging.getLogger(__name__)
 
-# (caller number) -> (customer id, previous agent extension, is VIP, screen-pop context)
-CustomerLookup = Callable[[str], Awaitable[tuple[int | None, str | None, bool, dict[str, Any]]]]
-
-
-async def no_crm(_number: str) -> tuple[int | None, str | None, bool, dict[str, Any]]:
-    return None, None, False, {}
 
 
 @dataclass
@@ -61,12 +56,11 @@ class LiveCall:
 
 class Router:
     def __init__(self, ari: AriClient, store: AcdStore, bus: EventBus,
-                 recordings_spool: Path, recordings_dir: Path,
-                 lookup: CustomerLookup = no_crm) -> None:
+                 recordings_spool: Path, recordings_dir: Path, crm: CrmLink) -> None:
         self.ari = ari
         self.store = store
         self.bus = bus
-        self.lookup = lookup
+        self.crm = crm
         self.recordings_spool = recordings_spool
         self.recordings_dir = recordings_dir
         self.calls: dict[str, LiveCall] = {}
@@ -134,7 +128,7 @@ class Router:
         number = channel.get("caller", {}).get("number", "")
         await self._safe("POST", f"/channels/{chan_id}/answer")
         await self._safe("POST", f"/channels/{chan_id}/moh", mohClass="default")
-        customer_id, previous_agent, vip, context = await self.lookup(number)
+        customer_id, previous_agent, vip, context = await self.crm.lookup(number)
         if vip:
             priority += 10  # VIP segment first, then wait time
         row = await self._db(self.store.create_call, caller_channel=chan_id, queue=queue_name,
@@ -314,6 +308,8 @@ class Router:
             agent = await self._db(self.store.set_agent_status, call.ringing_agent,
                                    AgentStatus.AVAILABLE)
             await self.bus.publish("agent.status_changed", {"agent": agent})
+        if row:
+            await self.crm.call_ended(await self._db(self.store.call, call.id) or row)
         await self.bus.publish("call.completed" if call.answered else "call.abandoned",
                                {"call": row})
         await self.dispatch()
@@ -359,6 +355,8 @@ class Router:
             self.by_channel.pop(call.caller_channel, None)
             row = await self._db(self.store.update_call, call.id,
                                  state=CallState.CALLBACK.value, ended_at=now())
+            if row:
+                await self.crm.call_ended(row)
             await self.bus.publish("call.overflowed", {"call": row})
             await self.bus.publish("task.created", {
                 "kind": "callback", "call_id": call.id, "queue": call.queue,

@@ -10,6 +10,7 @@ from aiohttp import web
 from sqlalchemy import text
 
 from control.acd import routes as acd_routes
+from control.acd.customers import CrmLink
 from control.acd.router import Router
 from control.acd.store import AcdStore
 from control.auth import routes as auth_routes
@@ -82,7 +83,7 @@ def create_app(settings: Settings) -> web.Application:
     store = AcdStore(app[DB])
     app[ROUTER] = Router(app[ARI], store, app[BUS],
                          recordings_spool=settings.asterisk_dir / "spool" / "recording",
-                         recordings_dir=settings.recordings_dir)
+                         recordings_dir=settings.recordings_dir, crm=CrmLink(app[DB]))
     acd_routes.setup_routes(app, store)
     auth_routes.setup_routes(app)
     crm_routes.setup_routes(app)
