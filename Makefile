@@ -10,6 +10,7 @@ setup:
 
 run: setup
 	@$(AITCOMMS) up
+	@$(AITCOMMS) db seed
 
 down:
 	@$(AITCOMMS) down

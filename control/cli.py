@@ -13,7 +13,8 @@ from control.acd.queues import create_queue, remove_member, set_member
 from control.acd.store import AcdStore
 from control.db import Database
 from control.errors import Conflict, InvalidInput, NotFound
-from control.ivr.flows import FlowError, load_flows
+from control.ivr.flows import FlowError, dialplans_dir, load_flows
+from control.provisioning.dialplan import DialplanError
 from control.provisioning.trunks import create_did, create_trunk
 from control.settings import Settings, get_settings
 from control.stack.manager import Stack, StackError
@@ -28,10 +29,30 @@ def _apply(settings: Settings, db: Database) -> None:
     Stack(settings).apply(db)
 
 
+def _first_admin(settings: Settings) -> str | None:
+    """On a new install, the first admin with a generated password, shown once."""
+    from sqlalchemy import select
+
+    from control.auth.audit import CLI
+    from control.auth.models import Role, User
+    from control.auth.service import create_user
+
+    with Database(settings).session() as session:
+        if session.scalar(select(User.id).where(User.role == Role.ADMIN.value)) is not None:
+            return None
+        password = secrets.token_urlsafe(12)
+        create_user(session, actor=CLI, email="admin@aitcomms.local", role=Role.ADMIN.value,
+                    password=password)
+    return password
+
+
 def cmd_up(settings: Settings, _args: argparse.Namespace) -> int:
     stack = Stack(settings)
     stack.up()
     _print_status(stack)
+    password = _first_admin(settings)
+    if password:
+        print(f"\nFirst admin: admin@aitcomms.local, password (shown once): {password}")
     print(f"\nAIT-COMMS is up.\n  control plane + API: {settings.control_url}/health\n"
           f"  SIP (desk phones):   sip:{settings.public_ip}:{settings.ports.sip} (UDP/TCP)\n"
           f"  SIP over WSS:        wss://{settings.public_ip}:{settings.ports.wss}\n"
@@ -203,11 +224,106 @@ def cmd_trunk_add(settings: Settings, args: argparse.Namespace) -> int:
 
 def cmd_did_add(settings: Settings, args: argparse.Namespace) -> int:
     db = Database(settings)
-    ivrs = load_flows(settings.root / "dialplans" / "ivr")
+    ivrs = load_flows(dialplans_dir(settings.root) / "ivr")
     with db.session() as session:
         did = create_did(session, number=args.number, target=args.to, ivrs=ivrs).as_dict()
     _apply(settings, db)
     print(f"DID {did['number']} -> {did['target']}")
+    return 0
+
+
+# -- dialplan: validate, diff, apply, history, rollback, simulate ------------
+
+
+def cmd_dialplan_validate(settings: Settings, _args: argparse.Namespace) -> int:
+    from control.provisioning import dialplan
+
+    v = dialplan.validate(settings, Database(settings))
+    for w in v.warnings:
+        print(f"warning: {w}")
+    dialplan.refuse_unless_valid(v)
+    print(f"dialplan OK: {len(dialplan.contexts(v.text))} contexts, "
+          f"{len(v.text.splitlines())} lines, {len(v.warnings)} warnings "
+          "(rendered and loaded by a scratch Asterisk; nothing applied)")
+    return 0
+
+
+def cmd_dialplan_diff(settings: Settings, _args: argparse.Namespace) -> int:
+    from control.provisioning import dialplan
+
+    v = dialplan.validate(settings, Database(settings), with_asterisk=False)
+    diff = dialplan.unified(dialplan.running_text(settings), v.text)
+    print(diff or "no difference: the running dialplan is what the sources render")
+    return 1 if diff else 0
+
+
+def cmd_dialplan_apply(settings: Settings, args: argparse.Namespace) -> int:
+    from control.provisioning import dialplan
+
+    version, v = dialplan.apply(settings, Database(settings), author=args.author)
+    for w in v.warnings:
+        print(f"warning: {w}")
+    if version is None:
+        print("nothing to apply: the running dialplan is what the sources render")
+        return 0
+    added = sum(1 for line in version.diff.splitlines()
+                if line.startswith("+") and not line.startswith("+++"))
+    removed = sum(1 for line in version.diff.splitlines()
+                  if line.startswith("-") and not line.startswith("---"))
+    print(f"dialplan version {version.id} applied by {version.author} "
+          f"(+{added} -{removed} lines); Asterisk reloaded and verified")
+    return 0
+
+
+def cmd_dialplan_history(settings: Settings, _args: argparse.Namespace) -> int:
+    from control.provisioning import dialplan
+
+    rows = dialplan.history(Database(settings))
+    print(f"{'version':>7}  {'applied at (UTC)':<19}  {'author':<20} {'action':<9} change")
+    for r in rows:
+        lines = r.diff.splitlines()
+        change = (f"+{sum(1 for x in lines if x.startswith('+') and not x.startswith('+++'))} "
+                  f"-{sum(1 for x in lines if x.startswith('-') and not x.startswith('---'))}")
+        what = r.action + (f" {r.restored_from}" if r.restored_from else "")
+        print(f"{r.id:>7}  {r.created_at:%Y-%m-%d %H:%M:%S}  {r.author[:20]:<20} "
+              f"{what:<9} {change}  sha256 {r.sha256[:12]}")
+    if not rows:
+        print("no dialplan version stored yet (aitcomms dialplan apply)")
+    return 0
+
+
+def cmd_dialplan_rollback(settings: Settings, args: argparse.Namespace) -> int:
+    from control.provisioning import dialplan
+
+    version = dialplan.rollback(settings, Database(settings), args.version, author=args.author)
+    print(f"dialplan version {args.version} restored as version {version.id}; Asterisk "
+          "reloaded and verified.\n  note: the sources (dialplans/, database) still render "
+          "the newer dialplan: `aitcomms dialplan diff` shows it; the next apply "
+          "replaces this one")
+    return 0
+
+
+def cmd_dialplan_simulate(settings: Settings, args: argparse.Namespace) -> int:
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    from control.ivr.simulate import simulate
+    from control.provisioning import render
+
+    tz = ZoneInfo(args.tz)
+    if args.at:
+        try:
+            at = datetime.strptime(args.at, "%Y-%m-%d %H:%M").replace(tzinfo=tz)
+        except ValueError as exc:
+            raise InvalidInput("at", f"{args.at!r}: expected \"YYYY-MM-DD HH:MM\"") from exc
+    else:
+        at = datetime.now(tz)
+    if not all(c in "0123456789*#" for c in args.digits):
+        raise InvalidInput("digits", "keys are 0-9, * and #")
+    db = Database(settings)
+    outcome = simulate(db, render.load_data(settings, db), caller=args.from_number,
+                       did=args.to, at=at, digits=args.digits)
+    print("\n".join(outcome.lines))
     return 0
 
 
@@ -288,6 +404,28 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("add", cmd_did_add, "route an incoming number (E.164) to a target", did)
     p.add_argument("number", help="E.164, e.g. +34910000001")
     p.add_argument("--to", required=True, help="ext:EXTENSION, queue:NAME or ivr:NAME")
+
+    dp = sub.add_parser("dialplan", help="the dialplan as versioned config").add_subparsers(
+        dest="dialplan_command", required=True)
+    add("validate", cmd_dialplan_validate,
+        "render and lint the dialplan (and let a scratch Asterisk load it); touches nothing",
+        dp)
+    add("diff", cmd_dialplan_diff, "what applying would change in the running dialplan", dp)
+    p = add("apply", cmd_dialplan_apply,
+            "validate, write, reload Asterisk without dropping calls, verify, store a version",
+            dp)
+    p.add_argument("--author", help="who applies (default: the login name)")
+    add("history", cmd_dialplan_history, "the stored dialplan versions", dp)
+    p = add("rollback", cmd_dialplan_rollback, "restore a stored version exactly", dp)
+    p.add_argument("version", type=int)
+    p.add_argument("--author", help="who rolls back (default: the login name)")
+    p = add("simulate", cmd_dialplan_simulate,
+            "print the path a call would take (menus, branches, queue), placing no call", dp)
+    p.add_argument("--from", dest="from_number", required=True, help="the caller's number")
+    p.add_argument("--to", required=True, help="the DID dialled (E.164)")
+    p.add_argument("--at", help='"YYYY-MM-DD HH:MM" (default: now)')
+    p.add_argument("--tz", default="Europe/Madrid", help="time zone of --at")
+    p.add_argument("--digits", default="", help="keys pressed, in order, e.g. 21")
     return parser
 
 
@@ -296,7 +434,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     settings = get_settings()
     try:
         return int(args.func(settings, args))
-    except (InvalidInput, Conflict, NotFound, FlowError, StackError) as exc:
+    except (InvalidInput, Conflict, NotFound, FlowError, StackError, DialplanError) as exc:
         print(f"aitcomms: error: {exc}", file=sys.stderr)
         return 2
 

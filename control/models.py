@@ -3,6 +3,7 @@
 import control.auth.models  # noqa: F401  (users, refresh_tokens, audit_log)
 import control.crm.models  # noqa: F401  (customers, policies, claims, quotes, ...)
 from control.acd.models import Agent, Call, Queue, QueueMember, RoutingDecision
-from control.provisioning.models import Did, Trunk
+from control.provisioning.models import DialplanVersion, Did, Trunk
 
-__all__ = ["Agent", "Call", "Did", "Queue", "QueueMember", "RoutingDecision", "Trunk"]
+__all__ = ["Agent", "Call", "DialplanVersion", "Did", "Queue", "QueueMember", "RoutingDecision",
+           "Trunk"]

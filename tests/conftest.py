@@ -19,11 +19,16 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-TEST_PORTS = {
+# AITCOMMS_TEST_PORT_OFFSET (a multiple of 500) shifts them all, so that two
+# test sessions can run on one machine at once.
+_OFFSET = int(os.environ.get("AITCOMMS_TEST_PORT_OFFSET", "0"))
+TEST_PORTS = {name: port + _OFFSET for name, port in {
     "SIP": 25060, "WS": 28080, "WSS": 28443, "ASTERISK_SIP": 25080, "AMI": 25038,
     "ARI": 28088, "HTTP": 28000, "FASTAGI": 24573, "RTPENGINE_NG": 22223,
-    "KAMAILIO_CTL": 22049, "ASTERISK_RTP_MIN": 20000, "ASTERISK_RTP_MAX": 20999,
-    "RTPENGINE_MIN": 21000, "RTPENGINE_MAX": 21999,
+    "KAMAILIO_CTL": 22049,
+}.items()} | {
+    "ASTERISK_RTP_MIN": 50000 + 2 * _OFFSET, "ASTERISK_RTP_MAX": 50499 + 2 * _OFFSET,
+    "RTPENGINE_MIN": 50500 + 2 * _OFFSET, "RTPENGINE_MAX": 50999 + 2 * _OFFSET,
 }
 
 
@@ -110,7 +115,10 @@ def clean_stack(stack: StackUnderTest) -> Iterator[StackUnderTest]:
     from sqlalchemy import text
 
     from control.db import Database
+    from control.stack.manager import Stack
 
+    # calls a test left behind (a killed SIPp) must not reach the next test
+    Stack(stack.settings).asterisk_cli("channel request hangup all")
     db = Database(stack.settings)
     with db.session() as session:
         extensions = [r[0] for r in session.execute(text("SELECT extension FROM agents"))]

@@ -9,6 +9,7 @@ import os
 import random
 import re
 import signal
+import urllib.error
 import urllib.request
 import wave
 from collections.abc import AsyncIterator
@@ -68,9 +69,25 @@ def add_agent(stack: StackUnderTest, ext: str, *, languages: str = "", skills: s
         stack.aitcomms("agent", "status", ext, "available")
 
 
-def api(stack: StackUnderTest, path: str) -> dict[str, Any]:
-    url = f"http://127.0.0.1:{stack.port('http')}{path}"
-    with urllib.request.urlopen(url, timeout=5) as resp:
+_tokens: dict[str, str] = {}
+
+
+def supervisor_token(stack: StackUnderTest) -> str:
+    """A supervisor of the test session (created once; users outlive cleanups)."""
+    if "supervisor" not in _tokens:
+        proc = stack.aitcomms("user", "add", "wallboard@example.com", "--role", "supervisor",
+                              "--password", "wallboard-pass-1", check=False)
+        assert proc.returncode == 0 or "already" in proc.stderr, proc.stderr
+        _tokens["supervisor"] = login(stack, "wallboard@example.com", "wallboard-pass-1")
+    return _tokens["supervisor"]
+
+
+def api(stack: StackUnderTest, path: str, token: str | None = None) -> dict[str, Any]:
+    """GET, as the session's supervisor unless another token is given."""
+    req = urllib.request.Request(
+        f"http://127.0.0.1:{stack.port('http')}{path}",
+        headers={"Authorization": f"Bearer {token or supervisor_token(stack)}"})
+    with urllib.request.urlopen(req, timeout=5) as resp:
         return dict(json.loads(resp.read()))
 
 
@@ -120,7 +137,8 @@ async def test_spanish_caller_wanting_auto_reaches_the_matching_agent(
         answered = await phones["1002"].result()
         assert answered.returncode == 0 and answered.successful == 1, answered.output
         assert phones["1001"].rtp.packets == 0 and phones["1003"].rtp.packets == 0
-    call = calls(stack)[-1]
+    call = await wait_until(lambda: (c := calls(stack)[-1])["state"] == "completed" and c) \
+        or calls(stack)[-1]
     assert call["agent_extension"] == "1002" and call["state"] == "completed"
     routing = api(stack, f"/api/v1/calls/{call['id']}/routing")
     first = routing["decisions"][0]
@@ -377,6 +395,118 @@ def _read_wav(path: Path) -> tuple[bytes, float, int]:
 
 def _health(stack: StackUnderTest) -> str:
     try:
-        return str(api(stack, "/health")["status"])
+        with urllib.request.urlopen(f"http://127.0.0.1:{stack.port('http')}/health",
+                                    timeout=5) as resp:
+            return str(json.loads(resp.read())["status"])
     except OSError:
         return "down"
+
+
+def api_post(stack: StackUnderTest, path: str, body: dict[str, Any],
+             token: str | None = None) -> tuple[int, dict[str, Any]]:
+    req = urllib.request.Request(
+        f"http://127.0.0.1:{stack.port('http')}{path}", data=json.dumps(body).encode(),
+        headers={"Content-Type": "application/json",
+                 **({"Authorization": f"Bearer {token}"} if token else {})}, method="POST")
+    try:
+        with urllib.request.urlopen(req, timeout=10) as resp:
+            return resp.status, dict(json.loads(resp.read()))
+    except urllib.error.HTTPError as err:
+        return err.code, dict(json.loads(err.read()))
+
+
+def login(stack: StackUnderTest, email: str, password: str) -> str:
+    status, body = api_post(stack, "/api/v1/auth/login", {"email": email, "password": password})
+    assert status == 200, body
+    return str(body["access_token"])
+
+
+async def test_supervisor_listens_whispers_barges(clean_stack: StackUnderTest) -> None:
+    stack = clean_stack
+    add_agent(stack, "1002", languages="es")
+    add_agent(stack, "2001", available=False)  # the supervisor's own phone
+    stack.aitcomms("user", "add", "sup@example.com", "--role", "supervisor", "--password",
+                   "sup-password-1", "--agent", "2001")
+    stack.aitcomms("user", "add", "ag@example.com", "--role", "agent", "--password",
+                   "agent-password-1", "--agent", "1002")
+    setup_queue(stack, "autos", "+34910000016", "1002", "--wrapup", "1")
+    sup_token = login(stack, "sup@example.com", "sup-password-1")
+    agent_token = login(stack, "ag@example.com", "agent-password-1")
+    async with agent_phones(stack, "1002") as phones, \
+            Ami(stack.port("ami"), stack.secret("AMI_PASSWORD")) as ami:
+        sup_rtp = await RtpEndpoint.open()
+        sup_port = random.randrange(31000, 39000)
+        sup_phone = Sipp(scenario("agent"), stack.sip_target, local_port=sup_port, calls=3,
+                         keys={"rtp_port": sup_rtp.port})
+        await sup_phone.start()
+        assert await register(stack, "2001", "secret-2001-pw", sup_port) == 0
+        rtp = await RtpEndpoint.open(TRUNK_IP)
+        call = caller(stack, "+34910000016", rtp, call_ms=40000)
+        await call.start()
+        try:
+            async def two_party() -> list[str]:
+                for bridge in await ami.bridges():
+                    members = await ami.bridge_channels(bridge["BridgeUniqueid"])
+                    if len(members) == 2 and any(m.startswith("PJSIP/edge-") for m in members):
+                        return members
+                return []
+
+            members = await ami.wait_for(two_party, timeout=10)
+            agent_chan = next(c for c in members if c.startswith("PJSIP/agent-1002-"))
+            caller_chan = next(c for c in members if c.startswith("PJSIP/edge-"))
+            rtp.send_tone(await ami.rtp_address(caller_chan), 1000)
+            phones["1002"].rtp.send_tone(await ami.rtp_address(agent_chan), 440)
+            call_id = calls(stack)[-1]["id"]
+
+            # an agent may not, nor see routing decisions; nobody without a token
+            status, body = api_post(stack, "/api/v1/supervision",
+                                    {"call_id": call_id, "mode": "listen"}, agent_token)
+            assert status == 403, body
+            status, body = api_post(stack, "/api/v1/supervision",
+                                    {"call_id": call_id, "mode": "listen"})
+            assert status == 401, body
+            try:
+                api(stack, f"/api/v1/calls/{call_id}/routing", token=agent_token)
+                raise AssertionError("an agent read a routing decision")
+            except urllib.error.HTTPError as err:
+                assert err.code == 403
+
+            heard: dict[str, tuple[float, float, float]] = {}
+            for mode in ("listen", "whisper", "barge"):
+                status, body = api_post(stack, "/api/v1/supervision",
+                                        {"call_id": call_id, "mode": mode}, sup_token)
+                assert status == 202, body
+
+                async def sup_bridge() -> list[str]:
+                    for bridge in await ami.bridges():
+                        members = await ami.bridge_channels(bridge["BridgeUniqueid"])
+                        if any(m.startswith("PJSIP/agent-2001-") for m in members) and \
+                                any(m.startswith("Snoop/") for m in members):
+                            return members
+                    return []
+
+                sup_members = await ami.wait_for(sup_bridge, timeout=10)
+                assert sup_members, f"{mode}: no supervisor bridge with a snoop channel"
+                sup_chan = next(m for m in sup_members if m.startswith("PJSIP/agent-2001-"))
+                sup_rtp.send_tone(await ami.rtp_address(sup_chan), 2000)
+                await asyncio.sleep(0.5)
+                for endpoint in (rtp, phones["1002"].rtp, sup_rtp):
+                    endpoint.reset()
+                await asyncio.sleep(2.0)
+                heard[mode] = (phones["1002"].rtp.energy(2000), rtp.energy(2000),
+                               sup_rtp.energy(1000) + sup_rtp.energy(440))
+                sup_rtp.stop_tone()
+                await ami.manager.send_action({"Action": "Hangup", "Channel": sup_chan})
+                await asyncio.sleep(1.0)
+        finally:
+            call.kill()
+            rtp.close()
+            sup_rtp.close()
+            sup_phone.kill()
+    quiet = 50.0
+    # listen: the supervisor hears the call, nobody hears the supervisor
+    assert heard["listen"][2] > 200 and heard["listen"][0] < quiet and heard["listen"][1] < quiet
+    # whisper: the agent hears the supervisor, the caller does not
+    assert heard["whisper"][0] > 200 and heard["whisper"][1] < quiet, heard
+    # barge: both hear the supervisor
+    assert heard["barge"][0] > 200 and heard["barge"][1] > 200, heard

@@ -24,8 +24,19 @@ def test_status_shows_every_component_up(stack: StackUnderTest) -> None:
 
 def test_second_up_starts_nothing_new(stack: StackUnderTest) -> None:
     before = stack.aitcomms("status").stdout
-    stack.aitcomms("up")
+    again = stack.aitcomms("up").stdout
     assert stack.aitcomms("status").stdout == before  # same pids: nothing restarted
+    # the first admin was created (password shown once) by the first `up` only
+    assert "First admin" not in again
+    from sqlalchemy import text
+
+    from control.db import Database
+
+    db = Database(stack.settings)
+    with db.engine.connect() as conn:
+        admins = conn.execute(text("SELECT email FROM users WHERE role = 'admin'")).all()
+    db.dispose()
+    assert [a[0] for a in admins] == ["admin@aitcomms.local"]
 
 
 def test_status_says_why_a_component_is_down(stack: StackUnderTest) -> None:

@@ -51,6 +51,7 @@ class LiveCall:
     bridge_id: str | None = None
     answered: bool = False
     tried: set[str] = field(default_factory=set)
+    supervisors: list[str] = field(default_factory=list)  # supervisors' channels
     ended: bool = False
 
 
@@ -66,6 +67,9 @@ class Router:
         self.calls: dict[str, LiveCall] = {}
         self.by_channel: dict[str, str] = {}
         self._wrapups: dict[str, asyncio.TimerHandle] = {}
+        # snoop channels created, until they enter the app (only then bridgeable)
+        self._snoops: dict[str, asyncio.Future[None]] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
         self._dispatching = asyncio.Lock()
         self._ticker: asyncio.Task[None] | None = None
         ari.handlers.append(self.on_event)
@@ -110,6 +114,16 @@ class Router:
                 await self._agent_answers(channel, args[1])
             elif args and args[0] == "feature":
                 await self._feature_code(channel, args[1:])
+            elif args and args[0] == "supervisor":
+                # in a task: it waits for the snoop channel's own StasisStart,
+                # which comes on this same event stream
+                task = asyncio.create_task(self._supervisor_answers(channel, args[1], args[2]))
+                self._tasks.add(task)
+                task.add_done_callback(self._tasks.discard)
+            elif args and args[0] == "snoop":
+                waiter = self._snoops.pop(channel["id"], None)
+                if waiter and not waiter.done():
+                    waiter.set_result(None)
         elif kind in ("StasisEnd", "ChannelDestroyed"):
             await self._channel_gone(event["channel"]["id"], event.get("cause"))
 
@@ -129,6 +143,8 @@ class Router:
         await self._safe("POST", f"/channels/{chan_id}/answer")
         await self._safe("POST", f"/channels/{chan_id}/moh", mohClass="default")
         customer_id, previous_agent, vip, context = await self.crm.lookup(number)
+        if len(args) > 4 and args[4].isdigit():  # identified in the IVR (keyed DNI...)
+            customer_id = int(args[4])
         if vip:
             priority += 10  # VIP segment first, then wait time
         row = await self._db(self.store.create_call, caller_channel=chan_id, queue=queue_name,
@@ -287,7 +303,7 @@ class Router:
         """The caller or the agent hung up: end the other leg, close the call."""
         call.ended = True
         self.calls.pop(call.id, None)
-        for chan in (call.caller_channel, call.agent_channel):
+        for chan in (call.caller_channel, call.agent_channel, *call.supervisors):
             if chan:
                 self.by_channel.pop(chan, None)
                 await self._safe("DELETE", f"/channels/{chan}")
@@ -364,6 +380,54 @@ class Router:
             await self._safe("DELETE", f"/channels/{call.caller_channel}/moh")
             await self._safe("POST", f"/channels/{call.caller_channel}/continue",
                              context="acd-overflow", extension="s", priority=1)
+
+    # -- supervision: listen, whisper, barge -------------------------------------
+
+    # ARI snoop on the agent's channel: spy=both hears caller and agent;
+    # whisper=out reaches the agent only, whisper=both reaches both.
+    SNOOP_WHISPER = {"listen": "none", "whisper": "out", "barge": "both"}
+
+    async def supervise(self, call_id: str, mode: str, extension: str) -> str:
+        """Ring the supervisor's own phone; once answered it hears (and, for
+        whisper and barge, talks into) the call. Returns the supervisor's channel."""
+        call = self.calls.get(call_id)
+        if call is None or not call.answered or not call.agent_channel:
+            raise LookupError(f"no call {call_id} in progress")
+        channel = f"sup-{uuid.uuid4().hex[:16]}"
+        await self.ari.request(
+            "POST", "/channels", endpoint=f"PJSIP/agent-{extension}", app=self.ari.app,
+            appArgs=f"supervisor,{call_id},{mode}", channelId=channel, timeout=30,
+            callerId=f"{mode} {call.caller_number}")
+        return channel
+
+    async def _supervisor_answers(self, channel: dict[str, Any], call_id: str,
+                                  mode: str) -> None:
+        sup_channel = channel["id"]
+        call = self.calls.get(call_id)
+        if call is None or not call.agent_channel or mode not in self.SNOOP_WHISPER:
+            await self._safe("DELETE", f"/channels/{sup_channel}")
+            return
+        snoop_id = f"snoop-{uuid.uuid4().hex[:16]}"
+        entered = asyncio.get_running_loop().create_future()
+        self._snoops[snoop_id] = entered
+        try:
+            await self.ari.request(
+                "POST", f"/channels/{call.agent_channel}/snoop", app=self.ari.app,
+                appArgs="snoop", snoopId=snoop_id, spy="both",
+                whisper=self.SNOOP_WHISPER[mode])
+            await asyncio.wait_for(entered, 5)
+        except (AriError, TimeoutError):
+            self._snoops.pop(snoop_id, None)
+            log.warning("could not snoop on call %s", call_id)
+            await self._safe("DELETE", f"/channels/{sup_channel}")
+            return
+        bridge = await self.ari.request("POST", "/bridges", type="mixing",
+                                        name=f"{mode}-{call_id}")
+        await self.ari.request("POST", f"/bridges/{bridge['id']}/addChannel",
+                               channel=f"{snoop_id},{sup_channel}")
+        call.supervisors.append(sup_channel)
+        await self.bus.publish("call.supervised", {"call_id": call_id, "mode": mode,
+                                                   "supervisor_channel": sup_channel})
 
     # -- agents' feature codes (desk phones) -----------------------------------
 

@@ -3,73 +3,91 @@
 from __future__ import annotations
 
 import asyncio
-import json
-from typing import Any
 
 from aiohttp import web
 
 from control.acd.models import AgentStatus
+from control.acd.router import Router
 from control.acd.store import AcdStore
+from control.api.http import error, read_json
+from control.auth.middleware import PRINCIPAL, require_role
+from control.auth.models import Role
+from control.telephony.ari import AriError
 
 STORE = web.AppKey("acd_store", AcdStore)
+ROUTER = web.AppKey("acd_router", Router)
 SETTABLE = {AgentStatus.AVAILABLE.value, AgentStatus.PAUSED.value, AgentStatus.LOGGED_OUT.value}
 
 
-def _error(status: int, error: str, field: str | None = None, reason: str = "") -> web.Response:
-    body: dict[str, Any] = {"error": error}
-    if field:
-        body["field"] = field
-    if reason:
-        body["reason"] = reason
-    return web.json_response(body, status=status)
-
-
+@require_role(Role.SUPERVISOR, Role.ADMIN)
 async def call_routing(request: web.Request) -> web.Response:
     store = request.app[STORE]
     call_id = request.match_info["call_id"]
     call = await asyncio.to_thread(store.call, call_id)
     if call is None:
-        return _error(404, "not_found", "call_id", f"no call {call_id}")
+        return error(404, "not_found", "call_id", f"no call {call_id}")
     decisions = await asyncio.to_thread(store.decisions, call_id)
     return web.json_response({"call": call, "decisions": decisions})
 
 
-async def list_agents(request: web.Request) -> web.Response:
+async def list_agents(request: web.Request) -> web.Response:  # any signed-in user
     return web.json_response({"agents": await asyncio.to_thread(request.app[STORE].agents)})
 
 
 async def set_agent_status(request: web.Request) -> web.Response:
-    try:
-        body = await request.json()
-    except json.JSONDecodeError:
-        return _error(400, "invalid_json", reason="the body is not JSON")
-    if not isinstance(body, dict):
-        return _error(422, "invalid", "body", "expected an object")
-    status, reason = body.get("status"), body.get("reason")
+    """An agent changes its own state; supervisors and admins anyone's."""
+    principal = request[PRINCIPAL]
+    extension = request.match_info["extension"]
+    if principal.role == Role.AGENT.value and principal.agent_extension != extension:
+        return error(403, "forbidden", "extension", "agents change only their own state")
+    body = await read_json(request)
+    body.only("status", "reason")
+    status, reason = body.req_text("status"), body.text("reason", max_len=40)
     if status not in SETTABLE:
-        return _error(422, "invalid", "status", f"one of {', '.join(sorted(SETTABLE))}")
-    if reason is not None and (not isinstance(reason, str) or len(reason) > 40):
-        return _error(422, "invalid", "reason", "a string of at most 40 characters")
+        return error(422, "invalid", "status", f"one of {', '.join(sorted(SETTABLE))}")
     store = request.app[STORE]
-    agent = await asyncio.to_thread(store.set_agent_status, request.match_info["extension"],
+    agent = await asyncio.to_thread(store.set_agent_status, extension,
                                     AgentStatus(status), reason or None, 0)
     if agent is None:
-        return _error(404, "not_found", "extension", "no such agent")
+        return error(404, "not_found", "extension", "no such agent")
     return web.json_response({"agent": agent})
 
 
-async def queue_stats(request: web.Request) -> web.Response:
+async def queue_stats(request: web.Request) -> web.Response:  # any signed-in user
     store = request.app[STORE]
     name = request.match_info["name"]
     queue = await asyncio.to_thread(store.queue, name)
     if queue is None:
-        return _error(404, "not_found", "name", f"no queue {name}")
+        return error(404, "not_found", "name", f"no queue {name}")
     figures = await asyncio.to_thread(store.queue_figures, name, queue["service_level_s"])
     return web.json_response({"queue": name, **figures})
 
 
-def setup_routes(app: web.Application, store: AcdStore) -> None:
+@require_role(Role.SUPERVISOR, Role.ADMIN)
+async def supervise(request: web.Request) -> web.Response:
+    """Listen, whisper or barge into a live call from the supervisor's own phone."""
+    body = await read_json(request)
+    body.only("call_id", "mode")
+    call_id, mode = body.req_text("call_id", max_len=36), body.req_text("mode")
+    if mode not in Router.SNOOP_WHISPER:
+        return error(422, "invalid", "mode", "one of listen, whisper, barge")
+    extension = request[PRINCIPAL].agent_extension
+    if not extension:
+        return error(422, "invalid", "user", "your user has no phone (agent extension)")
+    try:
+        channel = await request.app[ROUTER].supervise(call_id, mode, extension)
+    except LookupError as exc:
+        return error(404, "not_found", "call_id", str(exc))
+    except AriError as exc:
+        return error(409, "unreachable", "extension", f"cannot ring {extension}: {exc}")
+    return web.json_response({"call_id": call_id, "mode": mode, "channel": channel},
+                             status=202)
+
+
+def setup_routes(app: web.Application, store: AcdStore, router: Router) -> None:
     app[STORE] = store
+    app[ROUTER] = router
+    app.router.add_post("/api/v1/supervision", supervise)
     app.router.add_get("/api/v1/calls/{call_id}/routing", call_routing)
     app.router.add_get("/api/v1/agents", list_agents)
     app.router.add_put("/api/v1/agents/{extension}/status", set_agent_status)

@@ -9,13 +9,16 @@ from typing import Any
 from aiohttp import web
 from sqlalchemy import text
 
+from agi.server import fastagi_context
 from control.acd import routes as acd_routes
 from control.acd.customers import CrmLink
 from control.acd.router import Router
 from control.acd.store import AcdStore
+from control.api import openapi
 from control.auth import routes as auth_routes
 from control.crm import routes as crm_routes
 from control.db import Database
+from control.events import websocket as events_websocket
 from control.events.bus import EventBus, make_bus
 from control.secrets import Secrets
 from control.settings import Settings
@@ -84,12 +87,15 @@ def create_app(settings: Settings) -> web.Application:
     app[ROUTER] = Router(app[ARI], store, app[BUS],
                          recordings_spool=settings.asterisk_dir / "spool" / "recording",
                          recordings_dir=settings.recordings_dir, crm=CrmLink(app[DB]))
-    acd_routes.setup_routes(app, store)
+    acd_routes.setup_routes(app, store, app[ROUTER])
     auth_routes.setup_routes(app)
     crm_routes.setup_routes(app)
+    events_websocket.setup_routes(app)  # after auth: it needs the JWT secret
+    openapi.setup_routes(app)
     app.router.add_get("/health", health)
     app.router.add_get("/api/v1/health", health)
     app.on_startup.append(_startup)
+    app.cleanup_ctx.append(fastagi_context(app[DB], settings.ports.fastagi))
     app.on_cleanup.append(_cleanup)
     return app
 

@@ -9,7 +9,7 @@ from aiohttp import web
 
 from control.api.http import database, json_response, path_int, query_int, read_json
 from control.auth.middleware import PRINCIPAL, install
-from control.crm import customers
+from control.crm import book_routes, customers, desk_routes, report_routes
 
 
 async def search(request: web.Request) -> web.Response:
@@ -81,3 +81,7 @@ def setup_routes(app: web.Application) -> None:
     app.router.add_post("/api/v1/customers", create_customer)
     app.router.add_get("/api/v1/customers/{id}", get_customer)
     app.router.add_get("/api/v1/customers/{id}/context", customer_context)
+    # the rest of the CRM: one setup here, so that app.py wires the CRM once
+    book_routes.setup_routes(app)
+    desk_routes.setup_routes(app)
+    report_routes.setup_routes(app)

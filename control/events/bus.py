@@ -63,6 +63,12 @@ class EventBus:
     async def _transport(self, event: Event) -> None:
         self._deliver(event)
 
+    def deliver_local(self, event: Event) -> None:
+        """Hand an event to this instance's subscribers only: for figures every
+        instance computes for itself (queue.stats), which must not be
+        multiplied by the number of instances on a shared stream."""
+        self._deliver(event)
+
     def _deliver(self, event: Event) -> None:
         for queue in list(self._subscribers):
             try:
@@ -88,9 +94,22 @@ class RedisEventBus(EventBus):
         self._redis = aioredis.from_url(url)
         self._reader: asyncio.Task[None] | None = None
         self._ok = False
+        self._last_id: str | bytes | None = None
 
     async def start(self) -> None:
+        # Where this instance joins the stream: after its newest entry, found
+        # before start() returns, so that an event published right after
+        # start-up (by this instance or another) is not skipped.
+        try:
+            self._last_id = await self._newest()
+            self._ok = True
+        except Exception as exc:  # Redis down at start: the reader keeps trying
+            log.warning("event bus: redis unavailable: %s", exc)
         self._reader = asyncio.create_task(self._read(), name="event-bus-reader")
+
+    async def _newest(self) -> str | bytes:
+        newest = await self._redis.xrevrange(STREAM, count=1)
+        return newest[0][0] if newest else "0-0"
 
     async def close(self) -> None:
         if self._reader:
@@ -111,14 +130,19 @@ class RedisEventBus(EventBus):
                                approximate=True)
 
     async def _read(self) -> None:
-        last_id = "$"
+        # Always from the id of the last entry read, never "$" (which means
+        # "after the newest entry at the time of this XREAD": an event added
+        # between two XREADs would be lost).
         while True:
             try:
+                if self._last_id is None:
+                    self._last_id = await self._newest()
+                last_id = self._last_id
                 replies = await self._redis.xread({STREAM: last_id}, block=1000, count=100)
                 self._ok = True
                 for _stream, entries in replies or []:
                     for entry_id, fields in entries:
-                        last_id = entry_id
+                        self._last_id = entry_id
                         self._deliver(Event.from_json(fields[b"event"]))
             except asyncio.CancelledError:
                 raise

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import DateTime, Integer, String, func
+from sqlalchemy import DateTime, Integer, String, Text, func
 from sqlalchemy.orm import Mapped, mapped_column
 
 from control.db import Base
@@ -39,3 +39,25 @@ class Did(Base):
 
     def as_dict(self) -> dict[str, object]:
         return {"id": self.id, "number": self.number, "target": self.target}
+
+
+class DialplanVersion(Base):
+    """One dialplan Asterisk ran: the exact text, who applied it, when, and the
+    change from the one before (``aitcomms dialplan history / rollback``)."""
+
+    __tablename__ = "dialplan_versions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    author: Mapped[str] = mapped_column(String(120))
+    # apply | rollback | baseline (what was running before the first apply)
+    action: Mapped[str] = mapped_column(String(16))
+    restored_from: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    sha256: Mapped[str] = mapped_column(String(64))
+    text: Mapped[str] = mapped_column(Text)
+    diff: Mapped[str] = mapped_column(Text)
+
+    def as_dict(self) -> dict[str, object]:
+        return {"id": self.id, "created_at": self.created_at.isoformat(),
+                "author": self.author, "action": self.action,
+                "restored_from": self.restored_from, "sha256": self.sha256}

@@ -12,13 +12,14 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import jinja2
 from sqlalchemy import select
 
 from control.acd.models import Agent, Queue
 from control.db import Database
-from control.ivr.flows import Flow, load_flows
+from control.ivr.flows import Flow, dialplans_dir, load_flows
 from control.provisioning.models import Did, Trunk
 from control.provisioning.targets import target_context
 from control.settings import Settings
@@ -82,8 +83,10 @@ def _sip_quote(value: str) -> str:
 
 
 def environment(root: Path) -> jinja2.Environment:
+    dirs = [root / d for d in TEMPLATE_DIRS]
+    dirs[TEMPLATE_DIRS.index("dialplans")] = dialplans_dir(root)
     env = jinja2.Environment(
-        loader=jinja2.FileSystemLoader([str(root / d) for d in TEMPLATE_DIRS]),
+        loader=jinja2.FileSystemLoader([str(d) for d in dirs]),
         undefined=jinja2.StrictUndefined,
         trim_blocks=True,
         lstrip_blocks=True,
@@ -130,17 +133,21 @@ def load_data(settings: Settings, db: Database) -> StackData:
             _ = [m.agent.extension for m in queue.members]
         dids = list(session.scalars(select(Did).order_by(Did.number)))
     return StackData(agents, trunks, queues, dids,
-                     load_flows(settings.root / "dialplans" / "ivr"))
+                     load_flows(dialplans_dir(settings.root) / "ivr"))
 
 
-def render_all(settings: Settings, secrets: Mapping[str, str],
-               data: StackData) -> list[RenderedFile]:
-    env = environment(settings.root)
+def render_dialplan(settings: Settings, secrets: Mapping[str, str], data: StackData) -> str:
+    """extensions.conf alone (``aitcomms dialplan validate/diff/apply``)."""
+    return environment(settings.root).get_template("extensions.conf.j2").render(
+        _context(settings, secrets, data))
+
+
+def _context(settings: Settings, secrets: Mapping[str, str], data: StackData) -> dict[str, Any]:
     db_url, db_module = kamailio_db_url(settings.database_url)
     listen_ips = ["127.0.0.1"]
     if settings.public_ip != "127.0.0.1":
         listen_ips.append(settings.public_ip)
-    context = {
+    return {
         "ports": settings.ports,
         "secrets": secrets,
         "ast_dir": settings.asterisk_chroot_dir,
@@ -162,6 +169,12 @@ def render_all(settings: Settings, secrets: Mapping[str, str],
         # seconds is banned for `ban` seconds.
         "flood": {"window": 2, "requests": 30, "ban": 60},
     }
+
+
+def render_all(settings: Settings, secrets: Mapping[str, str],
+               data: StackData) -> list[RenderedFile]:
+    env = environment(settings.root)
+    context = _context(settings, secrets, data)
     files: list[RenderedFile] = []
     etc = settings.asterisk_dir / "etc"
     for template in sorted((settings.root / "asterisk").glob("*.conf.j2")):

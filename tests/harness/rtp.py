@@ -121,8 +121,12 @@ class RtpEndpoint(asyncio.DatagramProtocol):
             # keep the 20 ms cadence against the clock, not against drift
             await asyncio.sleep(max(0.0, start + n / 8000 - loop.time()))
 
-    def close(self) -> None:
+    def stop_tone(self) -> None:
         if self._sender:
             self._sender.cancel()
+            self._sender = None
+
+    def close(self) -> None:
+        self.stop_tone()
         if self.transport:
             self.transport.close()

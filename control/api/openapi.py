@@ -1,0 +1,286 @@
+"""The OpenAPI 3 description of /api/v1, served at /api/v1/openapi.json.
+
+What each operation does and takes is written by hand, here and only here;
+who may call it is read from the handler itself (``@public``,
+``@require_role``), where it is enforced, so the two cannot disagree. A test
+compares the paths with the routes the app really has, so a route added
+without its description (or a description left behind) fails the suite.
+Request bodies are described field by field (clients and the fuzz test
+generate from them); answers are described by their envelope.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiohttp import web
+
+from control.auth.middleware import UNAUTHENTICATED_PREFIXES, public
+
+PATH = "/api/v1/openapi.json"
+Schema = dict[str, Any]
+
+ALL = ("admin", "agent", "supervisor")  # any authenticated user
+
+
+def _str(max_len: int = 255, **extra: Any) -> Schema:
+    return {"type": "string", "maxLength": max_len, **extra}
+
+
+def _int(minimum: int = 1, maximum: int = 2**31 - 1) -> Schema:
+    return {"type": "integer", "minimum": minimum, "maximum": maximum}
+
+
+def _obj(properties: dict[str, Schema], required: tuple[str, ...] = ()) -> Schema:
+    schema: Schema = {"type": "object", "properties": properties, "additionalProperties": False}
+    if required:
+        schema["required"] = list(required)
+    return schema
+
+
+DATE = _str(10, format="date")
+DATETIME = _str(40, format="date-time")
+AMOUNT = {"type": "string", "pattern": r"^[0-9]{1,8}(\.[0-9]{1,2})?$", "example": "455.90"}
+EXTENSION = _str(8, pattern=r"^[1-9][0-9]{1,7}$")
+PERIOD = {"name": "period", "in": "query", "required": False,
+          "schema": {"type": "string", "enum": ["today", "week", "month"]}}
+LIMIT = {"name": "limit", "in": "query", "required": False, "schema": _int(1, 500)}
+
+ERROR = _obj({"error": {"type": "string"}, "field": {"type": "string"},
+              "reason": {"type": "string"}}, ("error",))
+
+
+def _path_param(name: str, schema: Schema | None = None) -> Schema:
+    return {"name": name, "in": "path", "required": True, "schema": schema or _int()}
+
+
+def _op(summary: str, tag: str, *, body: Schema | None = None,
+        params: tuple[Schema, ...] = (), ok: int = 200, result: str | None = None,
+        content_type: str = "application/json", body_required: bool = True) -> Schema:
+    """One operation; who may call it is added from the handler (see document)."""
+    responses: dict[str, Any] = {
+        str(ok): {"description": result or "done",
+                  "content": {content_type: {"schema": {"type": "object"}
+                                             if content_type == "application/json"
+                                             else {"type": "string"}}}},
+        "4XX": {"description": "refused: JSON naming the field",
+                "content": {"application/json": {"schema": ERROR}}},
+    }
+    op: Schema = {"summary": summary, "tags": [tag], "parameters": list(params),
+                  "responses": responses}
+    if body is not None:
+        op["requestBody"] = {"required": body_required,
+                             "content": {"application/json": {"schema": body}}}
+    return op
+
+
+ID = (_path_param("id"),)
+
+CUSTOMER = _obj({
+    "name": _str(160), "phones": {"type": "array", "items": _str(40), "maxItems": 10},
+    "email": _str(), "dni": _str(20), "language": _str(8), "segment": _str(16),
+    "address": _obj({k: _str(200) for k in ("street", "postal_code", "city", "province",
+                                            "country")}),
+    "tags": {"type": "array", "items": _str(32), "maxItems": 20},
+}, ("name",))
+VEHICLE = _obj({"year": _int(1900, 2200), "make": _str(40), "model": _str(60),
+                "plate": _str(12)}, ("year", "make"))
+DRIVER = _obj({"age": _int(0, 150), "experience_years": _int(0, 150), "claims": _int(0, 100)},
+              ("age", "experience_years"))
+PROPERTY = _obj({"kind": {"type": "string", "enum": ["piso", "adosado", "chalet"]},
+                 "m2": _int(0, 10**6), "built": _int(0, 10**4), "contents": _int(0, 10**9)},
+                ("kind", "m2", "built"))
+QUOTE_COMMON = {"customer_id": _int(), "carrier": _str(80), "call_id": _str(36)}
+POLICY = _obj({
+    "customer_id": _int(), "number": _str(40),
+    "type": {"type": "string", "enum": ["auto", "home", "life", "health"]},
+    "carrier": _str(80), "start_date": DATE, "end_date": DATE, "premium": AMOUNT,
+    "payment_frequency": {"type": "string",
+                          "enum": ["monthly", "quarterly", "semiannual", "annual"]},
+    "coverage": {"type": "object"}, "vehicle": {"type": "object"},
+    "property": {"type": "object"},
+}, ("customer_id", "type", "carrier", "start_date", "end_date", "premium"))
+
+
+def paths() -> dict[str, dict[str, Schema]]:
+    return {
+        # -- auth ---------------------------------------------------------------
+        "/api/v1/auth/login": {"post": _op(
+            "Log in: access and refresh tokens", "auth",
+            body=_obj({"email": _str(), "password": _str(1024)}, ("email", "password")))},
+        "/api/v1/auth/refresh": {"post": _op(
+            "New token pair for a refresh token (rotated)", "auth",
+            body=_obj({"refresh_token": _str(4096)}, ("refresh_token",)))},
+        "/api/v1/auth/logout": {"post": _op(
+            "Revoke a refresh token", "auth",
+            body=_obj({"refresh_token": _str(4096)}, ("refresh_token",)))},
+        "/api/v1/auth/me": {"get": _op("The user of the token", "auth")},
+        "/api/v1/audit": {"get": _op(
+            "The audit log, newest first", "auth",
+            params=({"name": "entity", "in": "query", "schema": _str(40)},
+                    {"name": "entity_id", "in": "query", "schema": _str(40)}, LIMIT))},
+        # -- customers ----------------------------------------------------------
+        "/api/v1/customers": {
+            "get": _op("Search customers by phone, DNI, e-mail or name", "customers",
+                       params=tuple({"name": n, "in": "query", "schema": _str(100)}
+                                    for n in ("phone", "dni", "email", "q")) + (
+                           {"name": "limit", "in": "query", "schema": _int(1, 100)},)),
+            "post": _op("Create a customer", "customers", body=CUSTOMER, ok=201),
+        },
+        "/api/v1/customers/{id}": {"get": _op("A customer", "customers", params=ID)},
+        "/api/v1/customers/{id}/context": {"get": _op(
+            "The screen pop: active policies, open claims and quotes, last contacts, "
+            "open tasks", "customers", params=ID)},
+        "/api/v1/customers/{id}/policies": {"get": _op(
+            "A customer's policies, every status", "policies", params=ID)},
+        "/api/v1/customers/{id}/claims": {"get": _op(
+            "A customer's claims", "claims", params=ID)},
+        "/api/v1/customers/{id}/interactions": {"get": _op(
+            "A customer's contact history, newest first", "interactions",
+            params=(*ID, LIMIT))},
+        # -- quotes -------------------------------------------------------------
+        "/api/v1/quotes/auto": {"post": _op(
+            "Price an auto quote (seed 001 factors and discounts)", "quotes",
+            body=_obj({**QUOTE_COMMON, "vehicle": VEHICLE, "driver": DRIVER},
+                      ("customer_id", "vehicle", "driver")), ok=201)},
+        "/api/v1/quotes/home": {"post": _op(
+            "Price a home quote", "quotes",
+            body=_obj({**QUOTE_COMMON, "property": PROPERTY, "claims": _int(0, 100)},
+                      ("customer_id", "property")), ok=201)},
+        "/api/v1/quotes/{id}": {"get": _op("A quote", "quotes", params=ID)},
+        "/api/v1/quotes/{id}/accept": {"post": _op(
+            "The customer accepts: the quote becomes a policy", "quotes", params=ID,
+            body=_obj({"carrier": _str(80), "start_date": DATE,
+                       "payment_frequency": POLICY["properties"]["payment_frequency"]}),
+            body_required=False, ok=201)},
+        # -- policies -----------------------------------------------------------
+        "/api/v1/policies": {"post": _op("Create a policy", "policies", body=POLICY, ok=201)},
+        "/api/v1/policies/{id}": {"get": _op("A policy", "policies", params=ID)},
+        "/api/v1/policies/{id}/renew": {"post": _op(
+            "Renew for another period", "policies", params=ID,
+            body=_obj({"premium": AMOUNT, "end_date": DATE}), body_required=False)},
+        "/api/v1/policies/{id}/cancel": {"post": _op(
+            "Cancel a policy", "policies", params=ID,
+            body=_obj({"reason": _str(500), "effective_date": DATE}, ("reason",)))},
+        # -- claims -------------------------------------------------------------
+        "/api/v1/claims": {"post": _op(
+            "Open a claim (first notice of loss)", "claims", ok=201,
+            body=_obj({"policy_id": _int(), "incident_date": DATE,
+                       "description": _str(4000), "claimed_amount": AMOUNT},
+                      ("policy_id", "incident_date", "description")))},
+        "/api/v1/claims/{id}": {
+            "get": _op("A claim", "claims", params=ID),
+            "patch": _op(
+                "Update a claim: details, investigating, paid (paying: supervisor, admin)",
+                "claims", params=ID,
+                body=_obj({"description": _str(4000), "claimed_amount": AMOUNT,
+                           "status": {"type": "string",
+                                      "enum": ["investigating", "paid"]},
+                           "paid_amount": AMOUNT})),
+        },
+        "/api/v1/claims/{id}/approve": {"post": _op(
+            "Approve a claim", "claims", params=ID,
+            body=_obj({"approved_amount": AMOUNT}, ("approved_amount",)))},
+        "/api/v1/claims/{id}/deny": {"post": _op(
+            "Deny a claim", "claims", params=ID,
+            body=_obj({"reason": _str(1000)}, ("reason",)))},
+        # -- interactions and tasks ----------------------------------------------
+        "/api/v1/interactions/{id}": {"patch": _op(
+            "Wrap-up: disposition and notes (agents: their own calls)", "interactions",
+            params=ID, body=_obj({"disposition": _str(40), "notes": _str(4000)}))},
+        "/api/v1/tasks": {
+            "get": _op("Open tasks, soonest first (agents: own and unassigned)", "tasks",
+                       params=({"name": "status", "in": "query", "schema": {
+                           "type": "string",
+                           "enum": ["pending", "in_progress", "done", "cancelled"]}},
+                               {"name": "agent", "in": "query", "schema": EXTENSION},
+                               {"name": "customer_id", "in": "query", "schema": _int()},
+                               {"name": "limit", "in": "query", "schema": _int(1, 500)})),
+            "post": _op("Create a callback or follow-up task", "tasks", ok=201, body=_obj({
+                "kind": {"type": "string", "enum": ["callback", "follow_up"]},
+                "scheduled_at": DATETIME, "customer_id": _int(), "phone": _str(40),
+                "agent_extension": EXTENSION, "notes": _str(4000)},
+                ("kind", "scheduled_at"))),
+        },
+        "/api/v1/tasks/{id}/complete": {"post": _op(
+            "Complete a task", "tasks", params=ID, body=_obj({"notes": _str(4000)}),
+            body_required=False)},
+        # -- analytics ------------------------------------------------------------
+        "/api/v1/analytics/calls": {"get": _op(
+            "Calls of the period: total, answered, abandoned, averages, service level",
+            "analytics", params=(PERIOD,))},
+        "/api/v1/analytics/agents": {"get": _op(
+            "Per agent: calls handled, average handle time, utilisation", "analytics",
+            params=(PERIOD,))},
+        "/api/v1/analytics/calls.csv": {"get": _op(
+            "Calls of the period as CSV", "analytics", params=(PERIOD,),
+            content_type="text/csv")},
+        "/api/v1/analytics/interactions.csv": {"get": _op(
+            "Interactions of the period as CSV", "analytics",
+            params=(PERIOD,), content_type="text/csv")},
+        # -- ACD ------------------------------------------------------------------
+        "/api/v1/agents": {"get": _op("Agents and their state", "acd")},
+        "/api/v1/agents/{extension}/status": {"put": _op(
+            "Set an agent's state", "acd", params=(_path_param("extension", EXTENSION),),
+            body=_obj({"status": {"type": "string",
+                                  "enum": ["available", "paused", "logged_out"]},
+                       "reason": _str(40)}, ("status",)))},
+        "/api/v1/calls/{call_id}/routing": {"get": _op(
+            "A call and every routing decision taken for it", "acd",
+            params=(_path_param("call_id", _str(36)),))},
+        "/api/v1/queues/{name}/stats": {"get": _op(
+            "Today's figures of a queue", "acd", params=(_path_param("name", _str(40)),))},
+        "/api/v1/supervision": {"post": _op(
+            "Listen, whisper or barge into a call from the supervisor's phone", "acd",
+            ok=202,
+            body=_obj({"mode": {"type": "string", "enum": ["listen", "whisper", "barge"]},
+                       "call_id": _str(36)}, ("mode", "call_id")))},
+        # -- live events and this document ------------------------------------------
+        "/api/v1/events": {"get": _op(
+            "Websocket of live events {id, type, ts, data}; token as ?token= or header",
+            "events", params=({"name": "token", "in": "query",
+                                "schema": _str(2048, pattern=r"^[A-Za-z0-9._-]*$")},),
+            ok=101, result="switching to the websocket protocol")},
+        "/api/v1/health": {"get": _op("Health of AMI, ARI, database, event bus", "health")},
+        PATH: {"get": _op("This document", "health")},
+    }
+
+
+def _who(handler: Any, path: str) -> Schema:
+    if getattr(handler, "__aitcomms_public__", False) or path.startswith(
+            UNAUTHENTICATED_PREFIXES):
+        return {"security": []}
+    roles = sorted(getattr(handler, "__aitcomms_roles__", None) or ALL)
+    return {"x-roles": roles, "description": f"Roles: {', '.join(roles)}."}
+
+
+def document(app: web.Application | None = None) -> Schema:
+    """The document; with the app, each operation says who may call it."""
+    described = paths()
+    if app is not None:
+        for route in app.router.routes():
+            path = route.resource.canonical if route.resource is not None else ""
+            op = described.get(path, {}).get(route.method.lower())
+            if op is not None:
+                op.update(_who(route.handler, path))
+    return {
+        "openapi": "3.0.3",
+        "info": {"title": "AIT-COMMS API", "version": "1",
+                 "description": "The control plane of the AIT-COMMS contact center. Errors "
+                                "are JSON {error, field, reason}; a token is obtained at "
+                                "/api/v1/auth/login and sent as Authorization: Bearer."},
+        "servers": [{"url": "/"}],
+        "security": [{"bearerAuth": []}],
+        "components": {"securitySchemes": {"bearerAuth": {"type": "http", "scheme": "bearer",
+                                                          "bearerFormat": "JWT"}}},
+        "paths": described,
+    }
+
+
+@public
+async def serve(request: web.Request) -> web.Response:
+    return web.json_response(document(request.app))
+
+
+def setup_routes(app: web.Application) -> None:
+    app.router.add_get(PATH, serve)
