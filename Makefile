@@ -3,7 +3,7 @@ SHELL := /bin/bash
 VENV := .venv
 AITCOMMS := $(VENV)/bin/aitcomms
 
-.PHONY: run test setup down status lint unit acceptance clean
+.PHONY: run test setup down status lint bench clean
 
 setup:
 	@bash scripts/setup.sh
@@ -24,6 +24,9 @@ lint: setup
 
 test: setup lint
 	$(VENV)/bin/pytest -q
+
+bench: setup
+	$(VENV)/bin/python -m bench.acd
 
 clean: down
 	rm -rf var

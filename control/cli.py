@@ -188,6 +188,7 @@ def cmd_queue_add(settings: Settings, args: argparse.Namespace) -> int:
             session, name=args.name, skills=_csv(args.skills), language=args.language,
             wrapup_s=args.wrapup, ring_timeout_s=args.ring_timeout, max_misses=args.max_misses,
             max_wait_s=args.max_wait, service_level_s=args.service_level,
+            announce_every_s=args.announce_every,
             record=not args.no_record)
         for ext in _csv(args.members):
             set_member(session, queue.name, ext)
@@ -382,6 +383,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-misses", type=int, default=2, help="misses in a row before pause")
     p.add_argument("--max-wait", type=int, default=300, help="seconds before callback/voicemail")
     p.add_argument("--service-level", type=int, default=20, help="answer target in seconds")
+    p.add_argument("--announce-every", type=int, default=30,
+                   help="seconds between position/expected-wait announcements (0: none)")
     p.add_argument("--no-record", action="store_true", help="do not record this queue's calls")
     p.add_argument("--members", default="", help="agent extensions, comma separated")
     member = queue.add_parser("member", help="queue membership").add_subparsers(

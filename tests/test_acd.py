@@ -510,3 +510,42 @@ async def test_supervisor_listens_whispers_barges(clean_stack: StackUnderTest) -
     assert heard["whisper"][0] > 200 and heard["whisper"][1] < quiet, heard
     # barge: both hear the supervisor
     assert heard["barge"][0] > 200 and heard["barge"][1] > 200, heard
+
+
+async def test_waiting_callers_hear_position_and_expected_wait(
+        clean_stack: StackUnderTest) -> None:
+    import aiohttp
+
+    stack = clean_stack
+    add_agent(stack, "1001", available=False)  # nobody free: callers wait
+    setup_queue(stack, "autos", "+34910000018", "1001", "--announce-every", "3",
+                "--max-wait", "60")
+    url = (f"http://127.0.0.1:{stack.port('http')}/api/v1/events"
+           f"?token={supervisor_token(stack)}")
+    announced: list[dict[str, Any]] = []
+    async with aiohttp.ClientSession() as session, session.ws_connect(url) as ws:
+        rtp1, rtp2 = await RtpEndpoint.open(TRUNK_IP), await RtpEndpoint.open(TRUNK_IP)
+        first = caller(stack, "+34910000018", rtp1, call_ms=12000)
+        second = caller(stack, "+34910000018", rtp2, call_ms=10000, from_user="34600999888")
+        await first.start()
+        await asyncio.sleep(1)
+        await second.start()
+        try:
+            deadline = asyncio.get_running_loop().time() + 12
+            while asyncio.get_running_loop().time() < deadline and len(
+                    {a["position"] for a in announced}) < 2:
+                msg = await ws.receive(timeout=12)
+                if msg.type != aiohttp.WSMsgType.TEXT:
+                    break
+                event = json.loads(msg.data)
+                if event["type"] == "call.announced":
+                    announced.append(event["data"])
+        finally:
+            await first.wait(30)
+            await second.wait(30)
+            rtp1.close()
+            rtp2.close()
+    positions = {a["position"] for a in announced}
+    assert positions == {1, 2}, announced
+    assert all(a["state"] == "done" and a["expected_wait_min"] >= 1 for a in announced)
+    assert rtp1.packets > 100  # music and announcements, never dead air

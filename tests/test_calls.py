@@ -28,6 +28,7 @@ def caller(stack: StackUnderTest, number: str, rtp: RtpEndpoint, *, ip: str = TR
            from_user: str = "34600111222") -> Sipp:
     return Sipp(scenario("caller", call_ms=call_ms), stack.sip_target, local_ip=ip,
                 local_port=_port(), service=number, auth=auth,
+                timeout_s=call_ms // 1000 + 30,
                 keys={"caller": from_user, "rtp_port": rtp.port})
 
 

@@ -24,7 +24,7 @@ def _positive(field: str, value: int, low: int = 0, high: int = 86400) -> int:
 def create_queue(session: Session, *, name: str, skills: list[str] | None = None,
                  language: str = "es", wrapup_s: int = 10, ring_timeout_s: int = 15,
                  max_misses: int = 2, max_wait_s: int = 300, service_level_s: int = 20,
-                 record: bool = True) -> Queue:
+                 announce_every_s: int = 30, record: bool = True) -> Queue:
     if not NAME_RE.match(name):
         raise InvalidInput("name", "lowercase letters, digits, - and _, starting with a letter")
     if not LANGUAGE_RE.match(language):
@@ -36,7 +36,8 @@ def create_queue(session: Session, *, name: str, skills: list[str] | None = None
         wrapup_s=_positive("wrapup", wrapup_s), ring_timeout_s=_positive("ring_timeout",
                                                                          ring_timeout_s, 3, 600),
         max_misses=_positive("max_misses", max_misses, 1, 100),
-        max_wait_s=_positive("max_wait", max_wait_s, 5), announce_every_s=30,
+        max_wait_s=_positive("max_wait", max_wait_s, 5),
+        announce_every_s=_positive("announce_every", announce_every_s, 0),
         service_level_s=_positive("service_level", service_level_s, 1), record=record,
         weights={},
     )

@@ -52,6 +52,7 @@ class LiveCall:
     answered: bool = False
     tried: set[str] = field(default_factory=set)
     supervisors: list[str] = field(default_factory=list)  # supervisors' channels
+    announced: float = 0.0  # loop time of the last position announcement
     ended: bool = False
 
 
@@ -70,6 +71,8 @@ class Router:
         # snoop channels created, until they enter the app (only then bridgeable)
         self._snoops: dict[str, asyncio.Future[None]] = {}
         self._tasks: set[asyncio.Task[None]] = set()
+        # playback id -> (call id, position, expected minutes) of announcements playing
+        self._announcing: dict[str, tuple[str, int, int]] = {}
         self._dispatching = asyncio.Lock()
         self._ticker: asyncio.Task[None] | None = None
         ari.handlers.append(self.on_event)
@@ -93,6 +96,7 @@ class Router:
             await asyncio.sleep(1.0)
             try:
                 await self._overflow_long_waits()
+                await self._announce_positions()
                 if any(not c.answered and not c.ringing_agent for c in self.calls.values()):
                     await self.dispatch()
             except Exception:
@@ -126,6 +130,8 @@ class Router:
                     waiter.set_result(None)
         elif kind in ("StasisEnd", "ChannelDestroyed"):
             await self._channel_gone(event["channel"]["id"], event.get("cause"))
+        elif kind == "PlaybackFinished":
+            await self._announcement_done(event.get("playback", {}))
 
     async def _caller_arrives(self, channel: dict[str, Any], args: list[str]) -> None:
         chan_id = channel["id"]
@@ -265,6 +271,8 @@ class Router:
         bridge = await self.ari.request("POST", "/bridges", type="mixing", name=f"call-{call.id}")
         call.bridge_id = bridge["id"]
         await self._safe("DELETE", f"/channels/{call.caller_channel}/moh")
+        if self._announcing.pop(f"announce-{call.id}", None):
+            await self._safe("DELETE", f"/playbacks/announce-{call.id}")
         await self.ari.request("POST", f"/bridges/{bridge['id']}/addChannel",
                                channel=f"{call.caller_channel},{chan_id}")
         call.answered = True
@@ -274,7 +282,8 @@ class Router:
         if queue and queue["record"]:
             recording = f"{call.id}.wav"
             await self._safe("POST", f"/bridges/{bridge['id']}/record", name=call.id,
-                             format="wav", ifExists="overwrite")
+                             # a transferred call goes on in the same file
+                             format="wav", ifExists="append")
         row = await self._db(self.store.update_call, call.id, state=CallState.ANSWERED.value,
                              agent_extension=extension, answered_at=now(),
                              bridge_id=bridge["id"], agent_channel=chan_id,
@@ -358,6 +367,55 @@ class Router:
             await self.bus.publish("agent.status_changed", {"agent": agent})
             await self.dispatch()
 
+    async def _announce_positions(self) -> None:
+        """Every queue's announce_every_s, tell each waiting caller their
+        position and expected wait (average handle time per free agent)."""
+        loop_now = asyncio.get_running_loop().time()
+        waiting = sorted((c for c in self.calls.values() if not c.answered and not c.ended),
+                         key=lambda c: (-c.priority, c.entered))
+        for call in waiting:
+            if call.ringing_agent:
+                continue
+            queue = await self._db(self.store.queue, call.queue)
+            every = queue["announce_every_s"] if queue else 0
+            if not every or loop_now - max(call.entered, call.announced) < every:
+                continue
+            call.announced = loop_now
+            position = 1 + sum(1 for c in waiting if c.queue == call.queue and
+                               (-c.priority, c.entered) < (-call.priority, call.entered))
+            figures = await self._db(self.store.queue_figures, call.queue,
+                                     queue["service_level_s"] if queue else 20)
+            staffed = max(1, len(queue["members"]) if queue else 1)
+            aht = figures["average_handle_time_s"] or 180
+            minutes = max(1, round(position * aht / staffed / 60))
+            media = (["sound:queue-youarenext"] if position == 1 else
+                     ["sound:queue-thereare", f"number:{position}",
+                      "sound:queue-callswaiting"])
+            media += ["sound:queue-holdtime", f"number:{minutes}",
+                      "sound:queue-minute" if minutes == 1 else "sound:queue-minutes"]
+            await self._safe("DELETE", f"/channels/{call.caller_channel}/moh")
+            played = await self._safe("POST", f"/channels/{call.caller_channel}/play",
+                                      media=media, playbackId=f"announce-{call.id}")
+            if played is None:
+                await self._safe("POST", f"/channels/{call.caller_channel}/moh",
+                                 mohClass="default")
+                continue
+            self._announcing[f"announce-{call.id}"] = (call.id, position, minutes)
+
+    async def _announcement_done(self, playback: dict[str, Any]) -> None:
+        """Back to music, unless the caller was picked up meanwhile."""
+        entry = self._announcing.pop(playback.get("id", ""), None)
+        if entry is None:
+            return
+        call_id, position, minutes = entry
+        call = self.calls.get(call_id)
+        if call is None or call.ended or call.answered:
+            return
+        await self._safe("POST", f"/channels/{call.caller_channel}/moh", mohClass="default")
+        await self.bus.publish("call.announced", {"call_id": call_id, "position": position,
+                                                  "expected_wait_min": minutes,
+                                                  "state": playback.get("state")})
+
     async def _overflow_long_waits(self) -> None:
         loop_now = asyncio.get_running_loop().time()
         for call in list(self.calls.values()):
@@ -380,6 +438,83 @@ class Router:
             await self._safe("DELETE", f"/channels/{call.caller_channel}/moh")
             await self._safe("POST", f"/channels/{call.caller_channel}/continue",
                              context="acd-overflow", extension="s", priority=1)
+
+    # -- call control: hangup, hold, transfer, recording -------------------------
+
+    def _live(self, call_id: str) -> LiveCall:
+        call = self.calls.get(call_id)
+        if call is None or call.ended or not call.answered:
+            raise LookupError(f"no call {call_id} in progress")
+        return call
+
+    async def hangup(self, call_id: str) -> None:
+        await self._end(self._live(call_id))
+
+    async def hold(self, call_id: str, on: bool) -> None:
+        """On hold the caller leaves the bridge and hears music; the agent
+        hears nothing of the caller. Off hold the caller comes back."""
+        call = self._live(call_id)
+        if call.bridge_id is None:
+            raise LookupError(f"call {call_id} has no bridge")
+        if on:
+            await self.ari.request("POST", f"/bridges/{call.bridge_id}/removeChannel",
+                                   channel=call.caller_channel)
+            await self._safe("POST", f"/channels/{call.caller_channel}/moh", mohClass="default")
+        else:
+            await self._safe("DELETE", f"/channels/{call.caller_channel}/moh")
+            await self.ari.request("POST", f"/bridges/{call.bridge_id}/addChannel",
+                                   channel=call.caller_channel)
+        await self.bus.publish("call.held" if on else "call.resumed", {"call_id": call_id})
+
+    async def transfer(self, call_id: str, target: str) -> None:
+        """Blind transfer to an agent (ext:NNNN) or a queue (queue:NAME): the
+        current agent's leg ends (wrap-up), the caller waits with music and is
+        routed again — to that agent, or by the queue's scoring."""
+        call = self._live(call_id)
+        kind, _, name = target.partition(":")
+        if kind == "queue" and await self._db(self.store.queue, name) is None:
+            raise ValueError(f"no queue {name}")
+        if kind == "ext" and await self._db(self.store.agent, name) is None:
+            raise ValueError(f"no agent {name}")
+        if kind not in ("ext", "queue"):
+            raise ValueError("target is ext:EXTENSION or queue:NAME")
+        old_agent_channel, old_bridge = call.agent_channel, call.bridge_id
+        row = await self._db(self.store.call, call.id)
+        old_extension = (row or {}).get("agent_extension")
+        # the caller is waiting again, not yet with anyone
+        call.answered, call.agent_channel, call.bridge_id = False, None, None
+        call.tried = set()
+        if old_agent_channel:
+            self.by_channel.pop(old_agent_channel, None)
+        await self._safe("POST", f"/channels/{call.caller_channel}/moh", mohClass="default")
+        if old_bridge:
+            await self._safe("DELETE", f"/bridges/{old_bridge}")
+        if old_agent_channel:
+            await self._safe("DELETE", f"/channels/{old_agent_channel}")
+        if old_extension:
+            await self._start_wrapup(old_extension, call.queue)
+        await self._db(self.store.update_call, call.id, state=CallState.WAITING.value,
+                       agent_channel=None, bridge_id=None)
+        await self.bus.publish("call.transferred", {"call_id": call_id, "to": target,
+                                                    "from_agent": old_extension})
+        if kind == "queue":
+            call.queue = name
+            await self._db(self.store.update_call, call.id, queue=name)
+            await self.dispatch()
+        else:
+            queue = await self._db(self.store.queue, call.queue)
+            await self._db(self.store.record_decision, call.id, [], name,
+                           f"blind transfer from {old_extension} to {name}")
+            await self._ring(call, name, queue["ring_timeout_s"] if queue else 20)
+
+    async def recording(self, call_id: str, action: str) -> None:
+        """Pause (the caller reads a card number, say) or resume the call's recording."""
+        call = self._live(call_id)
+        if action == "pause":
+            await self.ari.request("POST", f"/recordings/live/{call.id}/pause")
+        else:
+            await self.ari.request("DELETE", f"/recordings/live/{call.id}/pause")
+        await self.bus.publish(f"recording.{action}d", {"call_id": call_id})
 
     # -- supervision: listen, whisper, barge -------------------------------------
 

@@ -84,10 +84,50 @@ async def supervise(request: web.Request) -> web.Response:
                              status=202)
 
 
+async def call_action(request: web.Request) -> web.Response:
+    """hangup, hold, unhold, transfer {"to": "ext:1003"|"queue:NAME"},
+    recording {"action": "pause"|"resume"}. The call's agent, or a supervisor."""
+    call_id, action = request.match_info["call_id"], request.match_info["action"]
+    router = request.app[ROUTER]
+    principal = request[PRINCIPAL]
+    call = await asyncio.to_thread(request.app[STORE].call, call_id)
+    if call is None:
+        return error(404, "not_found", "call_id", f"no call {call_id}")
+    if principal.role == Role.AGENT.value and call["agent_extension"] != principal.agent_extension:
+        return error(403, "forbidden", "call_id", "agents control only their own calls")
+    try:
+        if action == "hangup":
+            await router.hangup(call_id)
+        elif action in ("hold", "unhold"):
+            await router.hold(call_id, action == "hold")
+        elif action == "transfer":
+            body = await read_json(request)
+            body.only("to")
+            try:
+                await router.transfer(call_id, body.req_text("to", max_len=60))
+            except ValueError as exc:
+                return error(422, "invalid", "to", str(exc))
+        elif action == "recording":
+            body = await read_json(request)
+            body.only("action")
+            what = body.req_text("action")
+            if what not in ("pause", "resume"):
+                return error(422, "invalid", "action", "pause or resume")
+            await router.recording(call_id, what)
+        else:
+            return error(404, "not_found", "action", "hangup, hold, unhold, transfer, recording")
+    except LookupError as exc:
+        return error(409, "not_in_progress", "call_id", str(exc))
+    except AriError as exc:
+        return error(409, "refused", "call_id", f"Asterisk refused: {exc}")
+    return web.json_response({"call_id": call_id, "action": action}, status=202)
+
+
 def setup_routes(app: web.Application, store: AcdStore, router: Router) -> None:
     app[STORE] = store
     app[ROUTER] = router
     app.router.add_post("/api/v1/supervision", supervise)
+    app.router.add_post("/api/v1/calls/{call_id}/{action}", call_action)
     app.router.add_get("/api/v1/calls/{call_id}/routing", call_routing)
     app.router.add_get("/api/v1/agents", list_agents)
     app.router.add_put("/api/v1/agents/{extension}/status", set_agent_status)

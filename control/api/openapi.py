@@ -230,6 +230,15 @@ def paths() -> dict[str, dict[str, Schema]]:
             params=(_path_param("call_id", _str(36)),))},
         "/api/v1/queues/{name}/stats": {"get": _op(
             "Today's figures of a queue", "acd", params=(_path_param("name", _str(40)),))},
+        "/api/v1/calls/{call_id}/{action}": {"post": _op(
+            "Call control: hangup, hold, unhold, transfer {to: ext:N|queue:NAME}, "
+            "recording {action: pause|resume}", "acd", ok=202,
+            params=(_path_param("call_id", _str(36)),
+                    _path_param("action", {"type": "string", "enum": [
+                        "hangup", "hold", "unhold", "transfer", "recording"]})),
+            body=_obj({"to": _str(60), "action": {"type": "string",
+                                                   "enum": ["pause", "resume"]}}, ()),
+            body_required=False)},
         "/api/v1/supervision": {"post": _op(
             "Listen, whisper or barge into a call from the supervisor's phone", "acd",
             ok=202,

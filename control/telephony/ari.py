@@ -55,7 +55,10 @@ class AriClient:
     async def request(self, method: str, path: str, **params: Any) -> Any:
         assert self._session is not None, "start() first"
         body = params.pop("json", None)
-        query = {k: (str(v).lower() if isinstance(v, bool) else str(v)) for k, v in params.items()}
+        query: list[tuple[str, str]] = []
+        for key, value in params.items():
+            for v in value if isinstance(value, list) else [value]:
+                query.append((key, str(v).lower() if isinstance(v, bool) else str(v)))
         async with self._session.request(
             method, f"{self.base_url}/ari{path}", params=query, json=body,
             timeout=aiohttp.ClientTimeout(total=10),

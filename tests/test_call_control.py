@@ -1,0 +1,119 @@
+"""Acceptance: call control through the API on real calls — hold, blind
+transfer to another agent, pausing the recording, hangup — each proven by what
+the parties hear and what Asterisk holds."""
+
+from __future__ import annotations
+
+import asyncio
+import wave
+from pathlib import Path
+
+from tests.conftest import StackUnderTest
+from tests.harness.ami import Ami
+from tests.harness.rtp import RtpEndpoint
+from tests.test_acd import (
+    add_agent,
+    agent_phones,
+    api,
+    api_post,
+    caller,
+    calls,
+    setup_queue,
+    supervisor_token,
+    wait_until,
+)
+from tests.test_calls import TRUNK_IP
+
+
+async def _bridge_with(ami: Ami, prefix: str) -> list[str]:
+    for bridge in await ami.bridges():
+        members = await ami.bridge_channels(bridge["BridgeUniqueid"])
+        if len(members) == 2 and any(m.startswith(prefix) for m in members):
+            return members
+    return []
+
+
+async def _listen(*endpoints: RtpEndpoint, seconds: float = 1.5) -> None:
+    await asyncio.sleep(0.4)
+    for e in endpoints:
+        e.reset()
+    await asyncio.sleep(seconds)
+
+
+async def test_hold_transfer_recording_pause_and_hangup(clean_stack: StackUnderTest) -> None:
+    stack = clean_stack
+    add_agent(stack, "1002", languages="es")
+    add_agent(stack, "1003", languages="es", available=False)  # only by transfer
+    setup_queue(stack, "autos", "+34910000017", "1002,1003", "--wrapup", "1")
+    token = supervisor_token(stack)
+    async with agent_phones(stack, "1002", "1003") as phones, \
+            Ami(stack.port("ami"), stack.secret("AMI_PASSWORD")) as ami:
+        rtp = await RtpEndpoint.open(TRUNK_IP)
+        call = caller(stack, "+34910000017", rtp, call_ms=60000)
+        await call.start()
+        try:
+            members = await ami.wait_for(lambda: _bridge_with(ami, "PJSIP/agent-1002-"), 10)
+            assert members
+            bridged_at = asyncio.get_running_loop().time()
+            agent_chan = next(m for m in members if m.startswith("PJSIP/agent-1002-"))
+            caller_chan = next(m for m in members if m.startswith("PJSIP/edge-"))
+            rtp.send_tone(await ami.rtp_address(caller_chan), 1000)
+            phones["1002"].rtp.send_tone(await ami.rtp_address(agent_chan), 440)
+            call_id = calls(stack)[-1]["id"]
+            path = f"/api/v1/calls/{call_id}"
+
+            await _listen(rtp, phones["1002"].rtp)
+            talking = rtp.energy(440)
+            assert talking > 500
+
+            # pause the recording for a while: the file comes out shorter than the call
+            assert api_post(stack, f"{path}/recording", {"action": "pause"}, token)[0] == 202
+            await asyncio.sleep(3)
+            assert api_post(stack, f"{path}/recording", {"action": "resume"}, token)[0] == 202
+
+            # hold: the caller hears music, not the agent; the agent not the caller
+            assert api_post(stack, f"{path}/hold", {}, token)[0] == 202
+            await _listen(rtp, phones["1002"].rtp)
+            # (music has some 440 Hz of its own: far below the agent's tone)
+            assert rtp.energy(440) < talking / 10 and rtp.rms() > 100, "on hold: music"
+            assert phones["1002"].rtp.energy(1000) < 50
+            assert api_post(stack, f"{path}/unhold", {}, token)[0] == 202
+            await _listen(rtp)
+            assert rtp.energy(440) > 500, "back from hold: the agent again"
+
+            # blind transfer to 1003: the caller ends up bridged with 1003
+            status, body = api_post(stack, f"{path}/transfer", {"to": "ext:1003"}, token)
+            assert status == 202, body
+            members = await ami.wait_for(lambda: _bridge_with(ami, "PJSIP/agent-1003-"), 10)
+            assert members, "not bridged with 1003 after the transfer"
+            assert (await phones["1002"].result()).returncode == 0  # its leg ended cleanly
+            new_agent = next(m for m in members if m.startswith("PJSIP/agent-1003-"))
+            phones["1003"].rtp.send_tone(await ami.rtp_address(new_agent), 700)
+            await _listen(rtp, phones["1003"].rtp)
+            assert rtp.energy(700) > 500 and phones["1003"].rtp.energy(1000) > 500
+
+            # bad input: a transfer to nobody, an unknown action
+            status, body = api_post(stack, f"{path}/transfer", {"to": "ext:9999"}, token)
+            assert status == 422 and body["field"] == "to"
+            status, body = api_post(stack, f"{path}/dance", {}, token)
+            assert status == 404
+
+            assert api_post(stack, f"{path}/hangup", {}, token)[0] == 202
+            talked = asyncio.get_running_loop().time() - bridged_at
+            result = await call.wait(20)
+            assert result.returncode == 0, result.output  # the caller got a BYE
+            assert (await phones["1003"].result()).returncode == 0
+        finally:
+            call.kill()
+            rtp.close()
+    row = await wait_until(lambda: (c := calls(stack)[-1])["state"] == "completed" and c)
+    assert row and row["agent_extension"] == "1003"
+    decisions = api(stack, f"/api/v1/calls/{call_id}/routing")["decisions"]
+    assert [d["chosen"] for d in decisions] == ["1002", "1003"]
+    assert "blind transfer from 1002 to 1003" in decisions[-1]["reason"]
+    recording = await wait_until(lambda: (r := calls(stack)[-1]["recording"]) and
+                                 r.startswith("/") and r)
+    with wave.open(str(Path(recording))) as wav:
+        recorded = wav.getnframes() / wav.getframerate()
+    # both agents' parts are in the one file, less the 3 s paused
+    assert talked - 6 < recorded < talked - 2, f"recorded {recorded:.1f} s of {talked:.1f} s"
