@@ -3,10 +3,13 @@ SHELL := /bin/bash
 VENV := .venv
 AITCOMMS := $(VENV)/bin/aitcomms
 
-.PHONY: run test setup down status lint bench clean
+.PHONY: run test setup down status lint bench clean web
 
 setup:
 	@bash scripts/setup.sh
+
+web:
+	cd web && npm ci --no-audit --no-fund --loglevel=error && npm run --silent build
 
 run: setup
 	@$(AITCOMMS) up

@@ -53,7 +53,8 @@ def cmd_up(settings: Settings, _args: argparse.Namespace) -> int:
     password = _first_admin(settings)
     if password:
         print(f"\nFirst admin: admin@aitcomms.local, password (shown once): {password}")
-    print(f"\nAIT-COMMS is up.\n  control plane + API: {settings.control_url}/health\n"
+    print(f"\nAIT-COMMS is up.\n  agent desktop, wallboard, admin: {settings.control_url}/\n"
+          f"  control plane + API: {settings.control_url}/api/v1/openapi.json\n"
           f"  SIP (desk phones):   sip:{settings.public_ip}:{settings.ports.sip} (UDP/TCP)\n"
           f"  SIP over WSS:        wss://{settings.public_ip}:{settings.ports.wss}\n"
           f"  logs:                {settings.log_dir}\n"

@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 APT_PACKAGES=(
   kamailio kamailio-websocket-modules kamailio-tls-modules kamailio-sqlite-modules
   kamailio-postgres-modules rtpengine-daemon rtpengine-utils sip-tester debootstrap
-  python3-venv python3-dev openssl iproute2 sox
+  python3-venv python3-dev openssl iproute2 sox nodejs chromium
 )
 ROOTFS=${AITCOMMS_ROOTFS:-/var/lib/aitcomms/asterisk-rootfs}
 
@@ -43,4 +43,16 @@ if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
   .venv/bin/pip install -q -U pip
   .venv/bin/pip install -q -e '.[test]'
   touch "$stamp"
+fi
+
+# The web UI: JS dependencies from web/package-lock.json, bundled into web/dist.
+# (Debian ships npm apart from nodejs; NodeSource's nodejs carries its own.)
+if ! command -v npm >/dev/null; then
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends npm
+fi
+if [ ! -d web/node_modules ] || [ web/package-lock.json -nt web/node_modules/.package-lock.json ]; then
+  (cd web && npm ci --no-audit --no-fund --loglevel=error)
+fi
+if [ ! -f web/dist/index.html ] || [ -n "$(find web/src web/build.mjs -newer web/dist/index.html 2>/dev/null | head -1)" ]; then
+  (cd web && npm run --silent build)
 fi

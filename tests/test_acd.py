@@ -549,3 +549,78 @@ async def test_waiting_callers_hear_position_and_expected_wait(
     assert positions == {1, 2}, announced
     assert all(a["state"] == "done" and a["expected_wait_min"] >= 1 for a in announced)
     assert rtp1.packets > 100  # music and announcements, never dead air
+
+
+def api_send(stack: StackUnderTest, method: str, path: str, body: dict[str, Any] | None,
+             token: str) -> tuple[int, dict[str, Any]]:
+    req = urllib.request.Request(
+        f"http://127.0.0.1:{stack.port('http')}{path}",
+        data=json.dumps(body).encode() if body is not None else None,
+        headers={"Content-Type": "application/json", "Authorization": f"Bearer {token}"},
+        method=method)
+    try:
+        with urllib.request.urlopen(req, timeout=30) as resp:
+            return resp.status, dict(json.loads(resp.read()))
+    except urllib.error.HTTPError as err:
+        return err.code, dict(json.loads(err.read()))
+
+
+async def test_queues_change_through_the_api_without_restart(
+        clean_stack: StackUnderTest) -> None:
+    stack = clean_stack
+    add_agent(stack, "1002", languages="es")
+    add_agent(stack, "1003", languages="es", available=False)
+    stack.aitcomms("trunk", "add", "carrier", "--host", TRUNK_IP)
+    token = supervisor_token(stack)
+    status, body = api_send(stack, "POST", "/api/v1/queues",
+                            {"name": "hogar", "skills": ["home"], "wrapup_s": 1,
+                             "max_wait_s": 60, "announce_every_s": 0}, token)
+    assert status == 201, body
+    # bad input names the field; nothing is created twice
+    for bad, field_name in (({"name": "Bad Name"}, "name"), ({"name": "x2", "wrapup_s": "5"},
+                                                              "wrapup_s"),
+                            ({"name": "hogar"}, None)):
+        status, body = api_send(stack, "POST", "/api/v1/queues", bad, token)
+        assert status in (409, 422), body
+        if field_name:
+            assert body["field"] == field_name
+    stack.aitcomms("did", "add", "+34910000019", "--to", "queue:hogar")
+
+    # a caller waits in an empty queue: the live figures show it
+    rtp = await RtpEndpoint.open(TRUNK_IP)
+    waiting_call = caller(stack, "+34910000019", rtp, call_ms=3000)
+    await waiting_call.start()
+    stats = await wait_until(lambda: (s := api(stack, "/api/v1/queues/hogar/stats"))
+                             ["waiting"] == 1 and s)
+    assert stats and stats["longest_wait_s"] >= 0
+    await waiting_call.wait()
+    rtp.close()
+
+    # members added over the API take calls at once; Asterisk's fallback queue follows
+    status, body = api_send(stack, "PUT", "/api/v1/queues/hogar/members/1002", None, token)
+    assert status == 200 and [m["extension"] for m in body["queue"]["members"]] == ["1002"]
+    status, body = api_send(stack, "PUT", "/api/v1/queues/hogar/members/1003",
+                            {"penalty": 5}, token)
+    assert status == 200, body
+    from control.stack.manager import Stack
+
+    fallback = Stack(stack.settings).asterisk_cli("queue show hogar")
+    assert "PJSIP/agent-1002" in fallback and "PJSIP/agent-1003" in fallback, fallback
+    async with agent_phones(stack, "1002") as phones:
+        rtp = await RtpEndpoint.open(TRUNK_IP)
+        try:
+            result = await caller(stack, "+34910000019", rtp, call_ms=3000).run()
+        finally:
+            rtp.close()
+        assert result.returncode == 0 and (await phones["1002"].result()).returncode == 0
+    status, body = api_send(stack, "DELETE", "/api/v1/queues/hogar/members/1003", None, token)
+    assert status == 200 and len(body["queue"]["members"]) == 1
+    assert "agent-1003" not in Stack(stack.settings).asterisk_cli("queue show hogar")
+    status, body = api_send(stack, "PUT", "/api/v1/queues/nope/members/1002", None, token)
+    assert status == 404, body
+    # agents may read queues but not change them
+    stack.aitcomms("user", "add", "q-agent@example.com", "--role", "agent", "--password",
+                   "agent-password-2", "--agent", "1002")
+    agent_token = login(stack, "q-agent@example.com", "agent-password-2")
+    assert api_send(stack, "POST", "/api/v1/queues", {"name": "x"}, agent_token)[0] == 403
+    assert [q["name"] for q in api(stack, "/api/v1/queues", agent_token)["queues"]] == ["hogar"]

@@ -107,7 +107,8 @@ class _Server:
         router = Router(AriClient("http://127.0.0.1:9", "x", "x", "aitcomms"), store, bus,
                         recordings_spool=self.settings.var_dir / "spool",
                         recordings_dir=self.settings.var_dir / "rec", crm=CrmLink(self.db))
-        acd_routes.setup_routes(app, store, router)
+        # no Asterisk here: queue changes have nothing to reload
+        acd_routes.setup_routes(app, store, router, apply=lambda: None)
         return app
 
     def _run(self, ready: threading.Event) -> None:

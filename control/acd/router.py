@@ -439,6 +439,13 @@ class Router:
             await self._safe("POST", f"/channels/{call.caller_channel}/continue",
                              context="acd-overflow", extension="s", priority=1)
 
+    def waiting_figures(self, queue_name: str) -> dict[str, Any]:
+        """Callers waiting in a queue now, and how long the longest has waited."""
+        loop_now = asyncio.get_running_loop().time()
+        waits = [loop_now - c.entered for c in self.calls.values()
+                 if c.queue == queue_name and not c.answered and not c.ended]
+        return {"waiting": len(waits), "longest_wait_s": round(max(waits, default=0.0), 1)}
+
     # -- call control: hangup, hold, transfer, recording -------------------------
 
     def _live(self, call_id: str) -> LiveCall:
@@ -508,13 +515,18 @@ class Router:
             await self._ring(call, name, queue["ring_timeout_s"] if queue else 20)
 
     async def recording(self, call_id: str, action: str) -> None:
-        """Pause (the caller reads a card number, say) or resume the call's recording."""
+        """Start (queues that do not record every call), pause (the caller reads
+        a card number, say) or resume the call's recording."""
         call = self._live(call_id)
-        if action == "pause":
+        if action == "start":  # a queue that does not record every call
+            await self.ari.request("POST", f"/bridges/{call.bridge_id}/record", name=call.id,
+                                   format="wav", ifExists="append")
+            await self._db(self.store.update_call, call.id, recording=f"{call.id}.wav")
+        elif action == "pause":
             await self.ari.request("POST", f"/recordings/live/{call.id}/pause")
         else:
             await self.ari.request("DELETE", f"/recordings/live/{call.id}/pause")
-        await self.bus.publish(f"recording.{action}d", {"call_id": call_id})
+        await self.bus.publish(f"recording.{action.rstrip('e')}ed", {"call_id": call_id})
 
     # -- supervision: listen, whisper, barge -------------------------------------
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 
 from aiohttp import web
 
@@ -16,6 +17,7 @@ from control.telephony.ari import AriError
 
 STORE = web.AppKey("acd_store", AcdStore)
 ROUTER = web.AppKey("acd_router", Router)
+APPLY: web.AppKey[Callable[[], object]] = web.AppKey("acd_apply")
 SETTABLE = {AgentStatus.AVAILABLE.value, AgentStatus.PAUSED.value, AgentStatus.LOGGED_OUT.value}
 
 
@@ -60,7 +62,54 @@ async def queue_stats(request: web.Request) -> web.Response:  # any signed-in us
     if queue is None:
         return error(404, "not_found", "name", f"no queue {name}")
     figures = await asyncio.to_thread(store.queue_figures, name, queue["service_level_s"])
-    return web.json_response({"queue": name, **figures})
+    return web.json_response({"queue": name, **request.app[ROUTER].waiting_figures(name),
+                              **figures})
+
+
+async def list_queues(request: web.Request) -> web.Response:  # any signed-in user
+    return web.json_response({"queues": await asyncio.to_thread(request.app[STORE].queues)})
+
+
+@require_role(Role.SUPERVISOR, Role.ADMIN)
+async def create_queue_route(request: web.Request) -> web.Response:
+    body = await read_json(request)
+    fields = ("name", "skills", "language", "wrapup_s", "ring_timeout_s", "max_misses",
+              "max_wait_s", "service_level_s", "announce_every_s", "record", "members")
+    body.only(*fields)
+    numbers = {}
+    for name in ("wrapup_s", "ring_timeout_s", "max_misses", "max_wait_s", "service_level_s",
+                 "announce_every_s"):
+        value = body.data.get(name)
+        if value is not None:
+            if not isinstance(value, int) or isinstance(value, bool):
+                return error(422, "invalid", name, "expected an integer")
+            numbers[name] = value
+    record = body.data.get("record", True)
+    if not isinstance(record, bool):
+        return error(422, "invalid", "record", "expected true or false")
+    queue = await asyncio.to_thread(
+        request.app[STORE].create_queue, name=body.req_text("name", max_len=40),
+        skills=body.text_list("skills"), language=body.text("language", max_len=2) or "es",
+        record=record, members=body.text_list("members", max_items=200), **numbers)
+    await asyncio.to_thread(request.app[APPLY])
+    return web.json_response({"queue": queue}, status=201)
+
+
+@require_role(Role.SUPERVISOR, Role.ADMIN)
+async def set_queue_member(request: web.Request) -> web.Response:
+    body = await read_json(request) if request.can_read_body else None
+    penalty = 0
+    if body is not None:
+        body.only("penalty")
+        value = body.data.get("penalty", 0)
+        if not isinstance(value, int) or isinstance(value, bool):
+            return error(422, "invalid", "penalty", "expected an integer")
+        penalty = value
+    queue = await asyncio.to_thread(
+        request.app[STORE].set_member, request.match_info["name"],
+        request.match_info["extension"], None if request.method == "DELETE" else penalty)
+    await asyncio.to_thread(request.app[APPLY])
+    return web.json_response({"queue": queue})
 
 
 @require_role(Role.SUPERVISOR, Role.ADMIN)
@@ -86,7 +135,7 @@ async def supervise(request: web.Request) -> web.Response:
 
 async def call_action(request: web.Request) -> web.Response:
     """hangup, hold, unhold, transfer {"to": "ext:1003"|"queue:NAME"},
-    recording {"action": "pause"|"resume"}. The call's agent, or a supervisor."""
+    recording {"action": "start"|"pause"|"resume"}. The call's agent, or a supervisor."""
     call_id, action = request.match_info["call_id"], request.match_info["action"]
     router = request.app[ROUTER]
     principal = request[PRINCIPAL]
@@ -111,8 +160,8 @@ async def call_action(request: web.Request) -> web.Response:
             body = await read_json(request)
             body.only("action")
             what = body.req_text("action")
-            if what not in ("pause", "resume"):
-                return error(422, "invalid", "action", "pause or resume")
+            if what not in ("start", "pause", "resume"):
+                return error(422, "invalid", "action", "start, pause or resume")
             await router.recording(call_id, what)
         else:
             return error(404, "not_found", "action", "hangup, hold, unhold, transfer, recording")
@@ -123,9 +172,16 @@ async def call_action(request: web.Request) -> web.Response:
     return web.json_response({"call_id": call_id, "action": action}, status=202)
 
 
-def setup_routes(app: web.Application, store: AcdStore, router: Router) -> None:
+def setup_routes(app: web.Application, store: AcdStore, router: Router,
+                 apply: Callable[[], object]) -> None:
+    """`apply` pushes a queue change into Asterisk (its fallback queues)."""
     app[STORE] = store
     app[ROUTER] = router
+    app[APPLY] = apply
+    app.router.add_get("/api/v1/queues", list_queues)
+    app.router.add_post("/api/v1/queues", create_queue_route)
+    app.router.add_put("/api/v1/queues/{name}/members/{extension}", set_queue_member)
+    app.router.add_delete("/api/v1/queues/{name}/members/{extension}", set_queue_member)
     app.router.add_post("/api/v1/supervision", supervise)
     app.router.add_post("/api/v1/calls/{call_id}/{action}", call_action)
     app.router.add_get("/api/v1/calls/{call_id}/routing", call_routing)

@@ -37,6 +37,29 @@ class AcdStore:
             q = s.scalar(select(Queue).where(Queue.name == name))
             return q.as_dict() if q else None
 
+    def queues(self) -> list[dict[str, Any]]:
+        with self.db.session() as s:
+            return [q.as_dict() for q in s.scalars(select(Queue).order_by(Queue.name))]
+
+    def create_queue(self, *, members: list[str], **fields: Any) -> dict[str, Any]:
+        from control.acd.queues import create_queue, set_member
+
+        with self.db.session() as s:
+            queue = create_queue(s, **fields)
+            for ext in members:
+                set_member(s, queue.name, ext)
+            return queue.as_dict()
+
+    def set_member(self, queue_name: str, extension: str,
+                   penalty: int | None) -> dict[str, Any]:
+        """Add or re-weigh a member; penalty None removes it."""
+        from control.acd.queues import remove_member, set_member
+
+        with self.db.session() as s:
+            if penalty is None:
+                return remove_member(s, queue_name, extension).as_dict()
+            return set_member(s, queue_name, extension, penalty).as_dict()
+
     def candidates(self, queue_name: str) -> list[Candidate]:
         """Available members of the queue, with what scoring needs."""
         start_of_day = now().replace(hour=0, minute=0, second=0, microsecond=0)

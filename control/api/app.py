@@ -22,8 +22,10 @@ from control.events import websocket as events_websocket
 from control.events.bus import EventBus, make_bus
 from control.secrets import Secrets
 from control.settings import Settings
+from control.stack.manager import Stack
 from control.telephony.ami import AmiClient
 from control.telephony.ari import AriClient
+from control.web import routes as web_routes
 
 log = logging.getLogger(__name__)
 
@@ -87,11 +89,13 @@ def create_app(settings: Settings) -> web.Application:
     app[ROUTER] = Router(app[ARI], store, app[BUS],
                          recordings_spool=settings.asterisk_dir / "spool" / "recording",
                          recordings_dir=settings.recordings_dir, crm=CrmLink(app[DB]))
-    acd_routes.setup_routes(app, store, app[ROUTER])
+    acd_routes.setup_routes(app, store, app[ROUTER],
+                            apply=lambda: Stack(settings).apply(app[DB]))
     auth_routes.setup_routes(app)
     crm_routes.setup_routes(app)
     events_websocket.setup_routes(app)  # after auth: it needs the JWT secret
     openapi.setup_routes(app)
+    web_routes.setup_routes(app)  # the browser UI at / and its softphone credentials
     app.router.add_get("/health", health)
     app.router.add_get("/api/v1/health", health)
     app.on_startup.append(_startup)

@@ -115,6 +115,9 @@ def paths() -> dict[str, dict[str, Schema]]:
             "Revoke a refresh token", "auth",
             body=_obj({"refresh_token": _str(4096)}, ("refresh_token",)))},
         "/api/v1/auth/me": {"get": _op("The user of the token", "auth")},
+        "/api/v1/softphone": {"get": _op(
+            "The signed-in user's own SIP credentials (extension, realm, digest HA1) for the "
+            "browser softphone", "web")},
         "/api/v1/audit": {"get": _op(
             "The audit log, newest first", "auth",
             params=({"name": "entity", "in": "query", "schema": _str(40)},
@@ -229,15 +232,33 @@ def paths() -> dict[str, dict[str, Schema]]:
             "A call and every routing decision taken for it", "acd",
             params=(_path_param("call_id", _str(36)),))},
         "/api/v1/queues/{name}/stats": {"get": _op(
-            "Today's figures of a queue", "acd", params=(_path_param("name", _str(40)),))},
+            "A queue now (waiting, longest wait) and today (answered, abandoned, service "
+            "level, average handle time)", "acd", params=(_path_param("name", _str(40)),))},
+        "/api/v1/queues": {
+            "get": _op("Every queue with its members", "acd"),
+            "post": _op("Create a queue", "acd", ok=201, body=_obj({
+                "name": _str(40), "skills": {"type": "array", "items": _str(32)},
+                "language": _str(2), "wrapup_s": {"type": "integer"},
+                "ring_timeout_s": {"type": "integer"}, "max_misses": {"type": "integer"},
+                "max_wait_s": {"type": "integer"}, "service_level_s": {"type": "integer"},
+                "announce_every_s": {"type": "integer"}, "record": {"type": "boolean"},
+                "members": {"type": "array", "items": _str(8)}}, ("name",)))},
+        "/api/v1/queues/{name}/members/{extension}": {
+            "put": _op("Add a member to a queue or change its penalty", "acd",
+                       params=(_path_param("name", _str(40)),
+                               _path_param("extension", EXTENSION)),
+                       body=_obj({"penalty": {"type": "integer"}}), body_required=False),
+            "delete": _op("Remove a member from a queue", "acd",
+                          params=(_path_param("name", _str(40)),
+                                  _path_param("extension", EXTENSION)))},
         "/api/v1/calls/{call_id}/{action}": {"post": _op(
             "Call control: hangup, hold, unhold, transfer {to: ext:N|queue:NAME}, "
-            "recording {action: pause|resume}", "acd", ok=202,
+            "recording {action: start|pause|resume}", "acd", ok=202,
             params=(_path_param("call_id", _str(36)),
                     _path_param("action", {"type": "string", "enum": [
                         "hangup", "hold", "unhold", "transfer", "recording"]})),
             body=_obj({"to": _str(60), "action": {"type": "string",
-                                                   "enum": ["pause", "resume"]}}, ()),
+                                                   "enum": ["start", "pause", "resume"]}}, ()),
             body_required=False)},
         "/api/v1/supervision": {"post": _op(
             "Listen, whisper or barge into a call from the supervisor's phone", "acd",

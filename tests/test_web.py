@@ -1,0 +1,137 @@
+"""The web UI's server side: pages and assets served at /, the softphone's
+credentials (HA1, never a password), and that an agent can reach neither the
+supervisor's nor the admin's API (every such operation answers 403)."""
+
+from __future__ import annotations
+
+import hashlib
+import inspect
+import re
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import pytest
+from aiohttp.test_utils import TestClient, TestServer
+
+from control.acd import routes as acd_routes
+from control.acd.customers import CrmLink
+from control.acd.router import Router
+from control.acd.store import AcdStore
+from control.api import openapi
+from control.events.bus import EventBus
+from control.settings import PROJECT_ROOT, Settings
+from control.telephony.ari import AriClient
+from control.web import routes as web_routes
+from tests.harness.api import PASSWORD, USERS, build_app, seed_users
+from tests.harness.crm import sqlite_database
+
+BUILT = (PROJECT_ROOT / "web" / "dist" / "index.html").exists()
+PAGES = ("/", "/login", "/agent", "/wallboard", "/admin")
+
+
+@asynccontextmanager
+async def web_api(tmp_path: Path, root: Path = PROJECT_ROOT) -> AsyncIterator[TestClient]:
+    db = sqlite_database(tmp_path)
+    seed_users(db)
+    bus = EventBus()
+    settings = Settings(var_dir=tmp_path, root=root)
+    app = build_app(settings, db, bus)
+    store = AcdStore(db)  # the ACD's routes on a router whose ARI is never started
+    router = Router(AriClient("http://127.0.0.1:9", "x", "x", "aitcomms"), store, bus,
+                    recordings_spool=tmp_path / "spool", recordings_dir=tmp_path / "rec",
+                    crm=CrmLink(db))
+    # (`apply` pushes queue changes into Asterisk: nothing to push to here)
+    extra = {"apply": lambda: None} if "apply" in inspect.signature(
+        acd_routes.setup_routes).parameters else {}
+    acd_routes.setup_routes(app, store, router, **extra)
+    web_routes.setup_routes(app)
+    client = TestClient(TestServer(app))
+    await client.start_server()
+    try:
+        yield client
+    finally:
+        await client.close()
+        db.dispose()
+
+
+async def _token(client: TestClient, who: str) -> str:
+    resp = await client.post("/api/v1/auth/login",
+                             json={"email": USERS[who], "password": PASSWORD})
+    assert resp.status == 200, await resp.text()
+    return str((await resp.json())["access_token"])
+
+
+@pytest.mark.skipif(not BUILT, reason="web/ is not built (make setup)")
+async def test_pages_and_assets_are_served(tmp_path: Path) -> None:
+    async with web_api(tmp_path) as client:
+        await _pages_and_assets_are_served(client)
+
+
+async def _pages_and_assets_are_served(client: TestClient) -> None:
+    for path in PAGES:
+        resp = await client.get(path)
+        assert resp.status == 200, path
+        assert resp.content_type == "text/html"
+        assert '<script src="/assets/app.js">' in await resp.text()
+    js = await client.get("/assets/app.js")
+    assert js.status == 200 and "javascript" in js.content_type
+    assert "JsSIP" in await js.text()  # the softphone is bundled
+    assert (await client.get("/assets/app.css")).status == 200
+    assert (await client.get("/assets/../../control/settings.py")).status in (403, 404)
+
+
+async def test_a_missing_build_says_how_to_build(tmp_path: Path) -> None:
+    async with web_api(tmp_path, root=tmp_path) as client:
+        resp = await client.get("/agent")
+        assert resp.status == 503
+        assert "make setup" in await resp.text()
+
+
+async def test_softphone_gets_its_own_ha1_never_a_password(tmp_path: Path) -> None:
+    async with web_api(tmp_path) as client:
+        await _softphone_gets_its_own_ha1_never_a_password(client)
+
+
+async def _softphone_gets_its_own_ha1_never_a_password(client: TestClient) -> None:
+    assert (await client.get("/api/v1/softphone")).status == 401
+    token = await _token(client, "agent")
+    resp = await client.get("/api/v1/softphone", headers={"Authorization": f"Bearer {token}"})
+    assert resp.status == 200
+    assert resp.headers["Cache-Control"] == "no-store"
+    body = await resp.json()
+    ha1 = hashlib.md5(b"1001:aitcomms.local:sip-secret-1001").hexdigest()
+    assert body == {"extension": "1001", "display_name": "Ana García", "realm": "aitcomms.local",
+                    "domain": "aitcomms.local", "ha1": ha1, "wss_port": Settings().ports.wss}
+    assert "sip-secret-1001" not in await resp.text()
+    admin = await _token(client, "admin")  # no extension: no phone
+    resp = await client.get("/api/v1/softphone", headers={"Authorization": f"Bearer {admin}"})
+    assert resp.status == 404 and (await resp.json())["field"] == "user"
+
+
+async def test_agent_is_refused_every_supervisor_and_admin_operation(tmp_path: Path) -> None:
+    async with web_api(tmp_path) as client:
+        await _agent_is_refused(client)
+
+
+async def _agent_is_refused(client: TestClient) -> None:
+    """Whatever the OpenAPI document marks as not for agents answers an agent 403
+    (and the supervisor or admin it is for gets past the role check)."""
+    doc = openapi.document(client.app)
+    closed = [(method, path, op["x-roles"]) for path, ops in doc["paths"].items()
+              for method, op in ops.items() if "x-roles" in op and "agent" not in op["x-roles"]]
+    assert len(closed) >= 8, closed
+    for needed in (("post", "/api/v1/supervision"), ("get", "/api/v1/audit"),
+                   ("get", "/api/v1/analytics/calls"), ("get", "/api/v1/calls/{call_id}/routing")):
+        assert needed in [(m, p) for m, p, _ in closed], needed
+    tokens = {who: await _token(client, who) for who in ("agent", "supervisor", "admin")}
+    for method, path, roles in closed:
+        url = re.sub(r"\{[a-z_]+\}", "1", path)
+        resp = await client.request(method.upper(), url, json={},
+                                    headers={"Authorization": f"Bearer {tokens['agent']}"})
+        assert resp.status == 403, (method, url, resp.status, await resp.text())
+        body = await resp.json()
+        assert body["error"] == "forbidden", body
+        allowed = await client.request(method.upper(), url, json={},
+                                       headers={"Authorization": f"Bearer {tokens[roles[0]]}"})
+        assert allowed.status != 403, (method, url, roles[0], await allowed.text())

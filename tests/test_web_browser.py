@@ -1,0 +1,257 @@
+"""Acceptance: an agent takes a real call in the browser.
+
+Headless Debian Chromium (fake microphone) runs the agent desktop served by
+the control plane; its JsSIP softphone registers over WSS to Kamailio;
+rtpengine turns its DTLS-SRTP into plain RTP for Asterisk. A SIPp caller
+with a seeded customer's number calls a queue through the trunk; the page
+shows the screen pop before the agent answers; the agent answers with a
+click, RTP flows both ways (counted by Asterisk on the browser's channel, by
+rtpengine and by the browser), the agent hangs up and saves a disposition.
+
+Chromium cannot be kept on loopback by flags alone (DESIGN.md, WebRTC path):
+the test makes a network namespace whose only interface is ``lo`` and runs a
+second stack (its own AITCOMMS_VAR), SIPp and Chromium inside it, so no
+packet of this test can leave the machine or meet another stack. The test's
+own thread enters the namespace (setns) while it runs, so its AMI, HTTP and
+RTP sockets and every process it starts live there too.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ctypes
+import json
+import os
+import random
+import re
+import shutil
+import subprocess
+import tempfile
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import text
+
+from control.crm.customers import customer_context, find_customer_by_phone
+from control.db import Database
+from tests.conftest import ROOT, TEST_PORTS, StackUnderTest
+from tests.harness.ami import Ami
+from tests.harness.rtp import RtpEndpoint
+from tests.harness.sipp import Sipp, scenario
+
+CLONE_NEWNET = 0x40000000
+CHROMIUM = Path(os.environ.get("AITCOMMS_CHROMIUM", "/usr/bin/chromium"))
+SCRIPT = ROOT / "tests" / "browser" / "agent_call.mjs"
+ARTIFACTS = ROOT / "test-artifacts" / "browser"
+TRUNK_IP = "127.0.0.2"
+CUSTOMER_PHONE = "+34612345678"  # María Rodríguez Sánchez in control/crm/seed.py
+AGENT_EMAIL, AGENT_PASSWORD = "ana.web@example.com", "agent-web-pass-1"
+
+pytestmark = pytest.mark.skipif(
+    os.geteuid() != 0 or not CHROMIUM.exists() or shutil.which("ip") is None
+    or not (ROOT / "web" / "dist" / "index.html").exists()
+    or not (ROOT / "web" / "node_modules" / "playwright-core").exists(),
+    reason="needs root, /usr/bin/chromium, iproute2 and the built web/ (make setup)")
+
+
+def _setns(fd: int) -> None:
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.setns(fd, CLONE_NEWNET) != 0:
+        err = ctypes.get_errno()
+        raise OSError(err, os.strerror(err))
+
+
+@contextlib.contextmanager
+def loopback_namespace() -> Iterator[str]:
+    """A fresh network namespace with only ``lo`` (up); this thread runs in it
+    meanwhile (and so does every process it starts)."""
+    name = f"aitweb-{os.getpid()}-{random.randrange(10**6)}"
+    subprocess.run(["ip", "netns", "add", name], check=True)
+    host = os.open(f"/proc/self/task/{threading.get_native_id()}/ns/net", os.O_RDONLY)
+    try:
+        ns = os.open(f"/run/netns/{name}", os.O_RDONLY)
+        try:
+            _setns(ns)
+        finally:
+            os.close(ns)
+        try:
+            subprocess.run(["ip", "link", "set", "lo", "up"], check=True)
+            yield name
+        finally:
+            _setns(host)
+    finally:
+        os.close(host)
+        subprocess.run(["ip", "netns", "delete", name], check=False)
+
+
+@pytest.fixture
+def ns_stack() -> Iterator[StackUnderTest]:
+    """A second stack of its own, inside its own loopback-only namespace."""
+    with loopback_namespace():
+        var_dir = Path(tempfile.mkdtemp(prefix="aitcomms-web-"))
+        env = {**os.environ, "AITCOMMS_VAR": str(var_dir)}
+        env.update({f"AITCOMMS_PORT_{k}": str(v) for k, v in TEST_PORTS.items()})
+        env.pop("DATABASE_URL", None)
+        env.pop("REDIS_URL", None)
+        stack = StackUnderTest(env=env, var_dir=var_dir)
+        up = stack.aitcomms("up", check=False)
+        try:
+            if up.returncode != 0:
+                pytest.fail(f"namespace stack did not come up:\n{up.stdout}{up.stderr}")
+            yield stack
+        finally:
+            stack.aitcomms("down", check=False)
+            logs = ARTIFACTS / "logs"
+            logs.mkdir(parents=True, exist_ok=True)
+            for log in (var_dir / "log").glob("*.log"):
+                shutil.copy(log, logs / log.name)
+            shutil.rmtree(var_dir, ignore_errors=True)
+
+
+class Browser:
+    """The Node/Playwright script, stage by stage."""
+
+    def __init__(self, proc: asyncio.subprocess.Process, stderr_file: Path) -> None:
+        self.proc = proc
+        self.stderr_file = stderr_file
+
+    async def step(self, name: str, timeout: float) -> dict[str, Any]:
+        assert self.proc.stdout is not None
+        try:
+            async with asyncio.timeout(timeout):
+                while True:
+                    line = (await self.proc.stdout.readline()).decode()
+                    if not line:
+                        raise AssertionError(f"browser script ended before {name}:\n"
+                                             f"{self.stderr_file.read_text()[-4000:]}")
+                    if line.startswith(f"STEP {name} "):
+                        return dict(json.loads(line.split(" ", 2)[2]))
+        except TimeoutError:
+            raise AssertionError(f"no {name} from the browser in {timeout} s:\n"
+                                 f"{self.stderr_file.read_text()[-4000:]}") from None
+
+    async def go(self) -> None:
+        assert self.proc.stdin is not None
+        self.proc.stdin.write(b"go\n")
+        await self.proc.stdin.drain()
+
+
+async def rtp_counts(ami: Ami, channel: str) -> tuple[int, int]:
+    # chan_pjsip's name for the RTP statistics (chan_sip's was rtpqos)
+    rx = await ami.getvar(channel, "CHANNEL(rtcp,rxcount,audio)")
+    tx = await ami.getvar(channel, "CHANNEL(rtcp,txcount,audio)")
+    return int(rx or 0), int(tx or 0)
+
+
+async def test_agent_takes_a_call_in_the_browser(ns_stack: StackUnderTest) -> None:
+    stack = ns_stack
+    stack.aitcomms("db", "seed")
+    stack.aitcomms("agent", "add", "1001", "--name", "Ana García", "--password",
+                   "sip-secret-1001", "--languages", "es,en", "--skills", "auto,home")
+    stack.aitcomms("user", "add", AGENT_EMAIL, "--role", "agent", "--agent", "1001",
+                   "--password", AGENT_PASSWORD)
+    stack.aitcomms("agent", "status", "1001", "available")
+    stack.aitcomms("trunk", "add", "carrier", "--host", TRUNK_IP)
+    stack.aitcomms("queue", "add", "autos", "--members", "1001", "--wrapup", "30",
+                   "--ring-timeout", "25")
+    stack.aitcomms("did", "add", "+34910000010", "--to", "queue:autos")
+    db = Database(stack.settings)
+    with db.session() as s:
+        customer = find_customer_by_phone(s, CUSTOMER_PHONE)
+        assert customer is not None
+        context = customer_context(s, customer.id)
+    policies = [p["number"] for p in context["policies"]]
+    assert policies, "the seeded customer has active policies"
+
+    shutil.rmtree(ARTIFACTS, ignore_errors=True)
+    ARTIFACTS.mkdir(parents=True)
+    stderr_file = ARTIFACTS / "browser.log"
+    env = {**os.environ, "BASE_URL": f"http://127.0.0.1:{stack.port('http')}",
+           "EMAIL": AGENT_EMAIL, "PASSWORD": AGENT_PASSWORD, "ARTIFACTS": str(ARTIFACTS),
+           "CUSTOMER": context["customer"]["name"], "DISPOSITION": "venta",
+           "NOTES": "Quiere ampliar la cobertura del coche.",
+           "NODE_PATH": str(ROOT / "web" / "node_modules"), "CHROMIUM": str(CHROMIUM)}
+    with stderr_file.open("wb") as err:
+        proc = await asyncio.create_subprocess_exec(
+            "node", str(SCRIPT), env=env, cwd=ROOT / "web", stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE, stderr=err)
+    browser = Browser(proc, stderr_file)
+    caller_rtp = await RtpEndpoint.open(TRUNK_IP)
+    sipp: Sipp | None = None
+    try:
+        ready = await browser.step("ready", 60)
+        assert ready["status"] == "available"
+
+        # the caller: a seeded customer through the trunk; it answers the
+        # music on hold with a 1000 Hz tone so that it talks from the start
+        sipp = Sipp(scenario("caller", call_ms=60000), stack.sip_target, local_ip=TRUNK_IP,
+                    local_port=random.randrange(31000, 39000), service="+34910000010",
+                    keys={"caller": CUSTOMER_PHONE.lstrip("+"), "rtp_port": caller_rtp.port})
+        await sipp.start()
+        await browser.go()
+        for _ in range(100):
+            if caller_rtp.last_source:
+                break
+            await asyncio.sleep(0.1)
+        assert caller_rtp.last_source, "the caller hears nothing (no music on hold)"
+        caller_rtp.send_tone(caller_rtp.last_source, 1000)
+
+        pop = await browser.step("pop", 40)
+        assert pop["state"] == "ringing" and pop["answerEnabled"], pop
+        assert context["customer"]["name"] in pop["customer"], pop
+        for number in policies:
+            assert number in pop["policies"], (number, pop["policies"])
+        for claim in context["claims"]:
+            assert claim["number"] in pop["claims"], pop
+
+        answered = await browser.step("answered", 30)
+        async with Ami(stack.port("ami"), stack.secret("AMI_PASSWORD")) as ami:
+            chans = [c["Channel"] for c in await ami.channels()
+                     if c["Channel"].startswith("PJSIP/agent-1001")]
+            assert len(chans) == 1, chans
+            caller_rtp.reset()
+            rx1, tx1 = await rtp_counts(ami, chans[0])
+            await asyncio.sleep(3)
+            rx2, tx2 = await rtp_counts(ami, chans[0])
+            # Asterisk talks to rtpengine (its port range), not to the browser
+            dest = await ami.getvar(chans[0], "CHANNEL(rtp,dest)")
+        heard_from_agent = caller_rtp.packets
+        print(f"\nbrowser channel {chans[0]} (RTP to {dest}): rx {rx1}->{rx2}, tx {tx1}->{tx2}; "
+              f"caller heard {heard_from_agent} packets in 3 s; browser {answered['rtp']}")
+        # 3 s of 20 ms packets is 150 per direction: ask for most of them
+        assert rx2 - rx1 >= 100, ("Asterisk receives nothing from the browser", rx1, rx2)
+        assert tx2 - tx1 >= 100, ("Asterisk sends nothing to the browser", tx1, tx2)
+        assert heard_from_agent >= 100, "the caller does not hear the agent"
+        port = int(dest.rpartition(":")[2])
+        assert stack.port("rtpengine_min") <= port <= stack.port("rtpengine_max"), dest
+        assert answered["rtp"]["received"] > 0 and answered["rtp"]["sent"] > 0, answered
+        await browser.go()
+
+        saved = await browser.step("saved", 40)
+        assert saved["rtp"]["received"] > answered["rtp"]["received"], saved
+        # the wrap-up countdown of the queue (30 s) was on screen
+        assert re.search(r"\b([12][0-9]|30) s\b", saved["countdown"]), saved
+        await browser.step("forbidden", 20)
+        assert await asyncio.wait_for(proc.wait(), 20) == 0
+
+        with db.engine.connect() as conn:
+            row = conn.execute(text(
+                "SELECT i.disposition, i.notes, i.agent_extension, c.state FROM interactions i "
+                "JOIN calls c ON c.id = i.call_id WHERE i.customer_id = :cid "
+                "AND i.call_id IS NOT NULL ORDER BY i.id DESC"), {"cid": customer.id}).first()
+        assert row is not None
+        assert (row.disposition, row.agent_extension, row.state) == (
+            "venta", "1001", "completed"), row
+        assert row.notes == "Quiere ampliar la cobertura del coche."
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
+        if sipp is not None:
+            sipp.kill()
+        caller_rtp.close()
+        db.dispose()

@@ -1,0 +1,71 @@
+// The supervisor wallboard: queues (queue.stats), agents with time in state,
+// live calls with listen / whisper / barge (POST /api/v1/supervision rings
+// the supervisor's own phone).
+import { api } from './api.js';
+import { EventStream } from './events.js';
+import { h, clear, fmtDuration, parseTs } from './dom.js';
+import { t } from './i18n.js';
+
+export function wallboard(main, user) {
+  const st = { queues: {}, agents: new Map(), calls: new Map(), events: 'connecting' };
+  const evBadge = h('span', { class: 'badge', testid: 'events-state' });
+  const qBox = h('table', { class: 'grid', testid: 'wb-queues' });
+  const aBox = h('table', { class: 'grid', testid: 'wb-agents' });
+  const cBox = h('table', { class: 'grid', testid: 'wb-calls' });
+  const msg = h('p', { class: 'hint', testid: 'wb-message' });
+  main.append(h('div', { class: 'conn' }, t('events'), ': ', evBadge),
+    h('h2', {}, t('queues')), qBox, h('h2', {}, t('agents')), aBox,
+    h('h2', {}, t('liveCalls')), cBox, msg);
+
+  const row = (cells, tag = 'td') => h('tr', {}, cells.map((c) => h(tag, {}, c)));
+
+  async function supervise(callId, mode) {
+    msg.textContent = '';
+    try {
+      await api('POST', '/api/v1/supervision', { call_id: callId, mode });
+      msg.textContent = `${t(mode)}: ${t('supervisionRequested')} (${user.agent_extension || '-'})`;
+    } catch (ex) { msg.textContent = ex.message; }
+  }
+
+  function render() {
+    evBadge.textContent = t(st.events);
+    evBadge.dataset.state = st.events;
+    evBadge.className = `badge ${st.events === 'connected' ? 'ok' : 'bad'}`;
+    clear(qBox).append(row([t('queue'), t('waiting'), t('longest'), t('talking'), t('answered'), t('abandoned'), t('serviceLevel')], 'th'),
+      Object.entries(st.queues).map(([name, q]) => row([name, q.waiting, fmtDuration(q.longest_wait_s), q.talking, q.answered, q.abandoned,
+        q.service_level === null || q.service_level === undefined ? '–' : `${Math.round(q.service_level * 100)} %`])));
+    clear(aBox).append(row([t('extension'), t('name'), t('status'), t('since')], 'th'),
+      [...st.agents.values()].sort((a, b) => a.extension.localeCompare(b.extension)).map((a) => h('tr', { 'data-ext': a.extension },
+        h('td', {}, a.extension), h('td', {}, a.name), h('td', { class: `st-${a.status}` }, t(a.status) + (a.pause_reason ? ` (${a.pause_reason})` : '')),
+        h('td', {}, a.status_since ? fmtDuration((Date.now() - parseTs(a.status_since)) / 1000) : ''))));
+    clear(cBox).append(row([t('queue'), t('caller'), t('agent'), t('since'), ''], 'th'),
+      [...st.calls.values()].map((c) => h('tr', { 'data-call': c.id },
+        h('td', {}, c.queue), h('td', {}, c.caller_number || ''), h('td', {}, c.agent_extension || ''),
+        h('td', {}, c.answered_at ? fmtDuration((Date.now() - parseTs(c.answered_at)) / 1000) : ''),
+        h('td', {}, ['listen', 'whisper', 'barge'].map((m) => h('button', { testid: `${m}-${c.id}`, onclick: () => supervise(c.id, m) }, t(m)))))));
+  }
+
+  function onEvent(ev) {
+    const d = ev.data || {};
+    if (ev.type === 'queue.stats') st.queues = d.queues || {};
+    else if (ev.type === 'agent.status_changed' && d.agent) st.agents.set(d.agent.extension, d.agent);
+    else if (ev.type === 'call.answered' && d.call) st.calls.set(d.call.id, d.call);
+    else if ((ev.type === 'call.completed' || ev.type === 'call.abandoned') && d.call) st.calls.delete(d.call.id);
+    else return;
+    render();
+  }
+
+  async function load() {
+    try {
+      const r = await api('GET', '/api/v1/agents');
+      st.agents = new Map(r.agents.map((a) => [a.extension, a]));
+      render();
+    } catch (ex) { msg.textContent = ex.message; }
+  }
+
+  const events = new EventStream(onEvent, (s) => { st.events = s; render(); if (s === 'connected') load(); });
+  events.start();
+  const ticker = setInterval(render, 1000);
+  render();
+  return () => { clearInterval(ticker); events.stop(); };
+}
