@@ -62,7 +62,7 @@ def cli(env: dict[str, str], *args: str) -> str:
     return proc.stdout
 
 
-def cpu_seconds(var_dir: Path) -> float:
+def cpu_by_pid(var_dir: Path) -> dict[int, float]:
     """utime+stime of every process of this stack (by pid file, plus Kamailio's children)."""
     pids: set[int] = set()
     for name in ("asterisk", "rtpengine", "kamailio", "control"):
@@ -79,14 +79,19 @@ def cpu_seconds(var_dir: Path) -> float:
             except OSError:
                 pass
     tick = os.sysconf("SC_CLK_TCK")
-    total = 0.0
+    out: dict[int, float] = {}
     for pid in pids:
         try:
             fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-            total += (int(fields[11]) + int(fields[12])) / tick
+            out[pid] = (int(fields[11]) + int(fields[12])) / tick
         except (OSError, IndexError):
             pass
-    return total
+    return out
+
+
+def cpu_used(before: dict[int, float], after: dict[int, float]) -> float:
+    """CPU seconds spent between two snapshots by processes alive at both."""
+    return sum(after[pid] - before[pid] for pid in before.keys() & after.keys())
 
 
 class LatencyProbe:
@@ -140,13 +145,13 @@ async def phase(name: str, args: argparse.Namespace, target: str, probe: Latency
                 var_dir: Path) -> dict[str, Any]:
     probe.reset()
     stat = tempfile.mkstemp(prefix="bench-stat-", suffix=".csv")[1]
-    cpu0, t0 = cpu_seconds(var_dir), time.monotonic()
+    cpu0, t0 = cpu_by_pid(var_dir), time.monotonic()
     rc, out = await sipp(
         target, "-sf", scenario("caller", call_ms=args.talk_ms), "-i", TRUNK_IP, "-mi", TRUNK_IP,
         "-s", DID, "-m", str(args.calls), "-r", str(args.rate), "-l", str(args.agents),
         "-key", "caller", "34600000000", "-key", "rtp_port", "7078", "-nostdin",
         "-timeout", "300s", "-trace_stat", "-stf", stat, "-fd", "1")
-    wall, cpu = time.monotonic() - t0, cpu_seconds(var_dir) - cpu0
+    wall, cpu = time.monotonic() - t0, cpu_used(cpu0, cpu_by_pid(var_dir))
     text = await asyncio.to_thread(Path(stat).read_text)
     rows = list(csv.DictReader(text.splitlines(), delimiter=";"))
     ok = int(rows[-1]["SuccessfulCall(C)"]) if rows else 0
@@ -199,8 +204,15 @@ async def run(args: argparse.Namespace) -> None:
         await asyncio.sleep(1)
 
         results = [await phase("control plane (ARI)", args, target, probe, var_dir)]
-        os.kill(int((var_dir / "run" / "control.pid").read_text()), signal.SIGTERM)
-        await asyncio.sleep(2)
+        control_pid = int((var_dir / "run" / "control.pid").read_text())
+        os.kill(control_pid, signal.SIGTERM)
+        for _ in range(100):  # gone before phase 2 starts counting
+            try:
+                os.kill(control_pid, 0)
+            except ProcessLookupError:
+                break
+            await asyncio.sleep(0.1)
+        await asyncio.sleep(1)
         results.append(await phase("app_queue (Asterisk)", args, target, probe, var_dir))
         probe.manager.close()
     finally:

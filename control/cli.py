@@ -25,8 +25,11 @@ def _csv(value: str) -> list[str]:
 
 
 def _apply(settings: Settings, db: Database) -> None:
-    """Push a data change into the running stack (or just render when down)."""
-    Stack(settings).apply(db)
+    """Push a data change into the running stack (or just render when down),
+    keeping the resulting dialplan as a version."""
+    from control.provisioning.dialplan import apply_data_change
+
+    apply_data_change(settings, db)
 
 
 def _first_admin(settings: Settings) -> str | None:
@@ -90,7 +93,9 @@ def cmd_serve(settings: Settings, _args: argparse.Namespace) -> int:
 
 def cmd_apply(settings: Settings, _args: argparse.Namespace) -> int:
     db = Database(settings)
-    changed = Stack(settings).apply(db)
+    from control.provisioning.dialplan import apply_data_change
+
+    changed = apply_data_change(settings, db)
     print("\n".join(f"rendered {p}" for p in changed) or "nothing changed")
     return 0
 
@@ -134,6 +139,18 @@ def cmd_user_add(settings: Settings, args: argparse.Namespace) -> int:
           + (f", agent {user['agent_extension']}" if user["agent_extension"] else ""))
     if generated:
         print(f"  generated password (shown once): {generated}")
+    return 0
+
+
+def cmd_user_totp(settings: Settings, args: argparse.Namespace) -> int:
+    from control.auth.audit import CLI
+    from control.auth.service import enable_totp
+
+    with Database(settings).session() as session:
+        uri = enable_totp(session, actor=CLI, email=args.email)
+    print(f"two-factor enabled for {args.email.strip().lower()}: from now on login needs "
+          "the code of an authenticator app")
+    print(f"  add this to the app (shown once; as a QR code: qrencode -t ANSI URI): {uri}")
     return 0
 
 
@@ -358,6 +375,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--password", help="at least 10 characters (generated and shown once "
                                       "if omitted)")
     p.add_argument("--agent", help="the agent extension this user answers calls as")
+    p = add("totp", cmd_user_totp, "turn on two-factor login (TOTP) for a user; prints the "
+                                   "otpauth URI once (again: a new secret)", user)
+    p.add_argument("email")
 
     agent = sub.add_parser("agent", help="agents").add_subparsers(dest="agent_command",
                                                                    required=True)

@@ -2,6 +2,7 @@
 
 import control.auth.models  # noqa: F401  (users, refresh_tokens, audit_log)
 import control.crm.models  # noqa: F401  (customers, policies, claims, quotes, ...)
+import control.crm.sales  # noqa: F401  (products, campaigns, leads)
 from control.acd.models import Agent, Call, Queue, QueueMember, RoutingDecision
 from control.provisioning.models import DialplanVersion, Did, Trunk
 

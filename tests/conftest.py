@@ -130,3 +130,44 @@ def clean_stack(stack: StackUnderTest) -> Iterator[StackUnderTest]:
     for ext in extensions:
         stack.kamcmd("ul.rm", "location", ext)
     stack.kamcmd("htable.flush", "ipban")
+
+
+# -- the database of the API and CRM tests, on each backend ----------------------------
+
+BACKENDS = ["sqlite", "postgresql"]
+
+
+@pytest.fixture(scope="session")
+def pg_database() -> Iterator[str]:
+    """One throwaway PostgreSQL database for the session, migrated once: its URL."""
+    from tests.harness.crm import create_pg_database, drop_pg_database, migrate, pg_unreachable
+
+    reason = pg_unreachable()
+    if reason:
+        pytest.skip(f"postgresql backend: {reason}")
+    from control.db import Database
+    from control.settings import Settings
+
+    url = create_pg_database("aitcomms_suite")
+    try:
+        db = Database(Settings(var_dir=Path(tempfile.mkdtemp(prefix="aitcomms-pg-")),
+                               database_url_env=url))
+        migrate(db)
+        db.dispose()
+        yield url
+    finally:
+        drop_pg_database(url)
+
+
+@pytest.fixture(params=BACKENDS)
+def database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[object]:
+    """An empty database at the latest schema, SQLite or PostgreSQL (the test
+    runs once on each; the PostgreSQL run is skipped, saying why, without a server)."""
+    from tests.harness.crm import postgres_database, sqlite_database
+
+    if request.param == "postgresql":
+        db = postgres_database(tmp_path, request.getfixturevalue("pg_database"))
+    else:
+        db = sqlite_database(tmp_path)
+    yield db
+    db.dispose()

@@ -27,7 +27,6 @@ from control.crm import routes as crm_routes
 from control.db import Database
 from control.secrets import Secrets
 from control.settings import Settings
-from tests.harness.crm import sqlite_database
 
 PASSWORD = "correcto-caballo-42"
 
@@ -64,8 +63,8 @@ class Api:
 
 
 @asynccontextmanager
-async def api(tmp_path: Path) -> AsyncIterator[Api]:
-    db = sqlite_database(tmp_path)
+async def api(tmp_path: Path, db: Database) -> AsyncIterator[Api]:
+    """The auth and customer API on db (the `database` fixture: each backend)."""
     with db.session() as s:
         create_agent(s, extension="1001", name="Ana García", password="sip-secret-1",
                      realm="aitcomms.local")
@@ -87,7 +86,6 @@ async def api(tmp_path: Path) -> AsyncIterator[Api]:
         yield Api(client, db, Secrets(settings.secrets_file)["JWT_SECRET"])
     finally:
         await client.close()
-        db.dispose()
 
 
 def test_create_app_serves_the_api(tmp_path: Path) -> None:
@@ -101,8 +99,8 @@ def test_create_app_serves_the_api(tmp_path: Path) -> None:
 # -- authentication ---------------------------------------------------------------
 
 
-async def test_login_me_and_wrong_password(tmp_path: Path) -> None:
-    async with api(tmp_path) as a:
+async def test_login_me_and_wrong_password(tmp_path: Path, database: Database) -> None:
+    async with api(tmp_path, database) as a:
         pair = await a.login("Ana@Correduria.es")
         assert pair["token_type"] == "Bearer" and pair["expires_in"] == 900
         assert pair["user"] == {"id": 3, "email": "ana@correduria.es", "role": "agent",
@@ -117,8 +115,8 @@ async def test_login_me_and_wrong_password(tmp_path: Path) -> None:
             assert (status, body["error"]) == (401, "invalid_credentials")
 
 
-async def test_missing_bad_and_expired_tokens_are_401(tmp_path: Path) -> None:
-    async with api(tmp_path) as a:
+async def test_missing_bad_and_expired_tokens_are_401(tmp_path: Path, database: Database) -> None:
+    async with api(tmp_path, database) as a:
         with a.db.session() as s:
             user = s.scalars(select(User).where(User.email == "ana@correduria.es")).one()
             expired = service.issue_access_token(
@@ -136,8 +134,8 @@ async def test_missing_bad_and_expired_tokens_are_401(tmp_path: Path) -> None:
         assert resp.headers["WWW-Authenticate"] == "Bearer"
 
 
-async def test_role_without_permission_is_403(tmp_path: Path) -> None:
-    async with api(tmp_path) as a:
+async def test_role_without_permission_is_403(tmp_path: Path, database: Database) -> None:
+    async with api(tmp_path, database) as a:
         agent = await a.token("ana@correduria.es")
         status, body = await a.call("GET", "/api/v1/audit", agent)
         assert (status, body["error"]) == (403, "forbidden")
@@ -148,8 +146,8 @@ async def test_role_without_permission_is_403(tmp_path: Path) -> None:
             assert status == 200 and len(body["entries"]) == 3
 
 
-async def test_refresh_rotates_and_logout_revokes(tmp_path: Path) -> None:
-    async with api(tmp_path) as a:
+async def test_refresh_rotates_and_logout_revokes(tmp_path: Path, database: Database) -> None:
+    async with api(tmp_path, database) as a:
         first = await a.login("ana@correduria.es")
         status, second = await a.call("POST", "/api/v1/auth/refresh",
                                       json={"refresh_token": first["refresh_token"]})
@@ -173,8 +171,8 @@ async def test_refresh_rotates_and_logout_revokes(tmp_path: Path) -> None:
         assert (status, body["error"]) == (401, "token_revoked")
 
 
-async def test_five_failed_logins_lock_the_account(tmp_path: Path) -> None:
-    async with api(tmp_path) as a:
+async def test_five_failed_logins_lock_the_account(tmp_path: Path, database: Database) -> None:
+    async with api(tmp_path, database) as a:
         bad = {"email": "ana@correduria.es", "password": "not-the-password"}
         for _ in range(5):
             status, body = await a.call("POST", "/api/v1/auth/login", json=bad)
@@ -211,9 +209,9 @@ async def test_five_failed_logins_lock_the_account(tmp_path: Path) -> None:
     ({"json": {"email": "ana@correduria.es"}}, 422, "invalid", "password"),
     ({"json": {"email": "ana@correduria.es", "password": ["x"]}}, 422, "invalid", "password"),
 ])
-async def test_bad_login_bodies(tmp_path: Path, kwargs: dict[str, Any], status: int,
-                                error: str, field: str | None) -> None:
-    async with api(tmp_path) as a:
+async def test_bad_login_bodies(tmp_path: Path, database: Database, kwargs: dict[str, Any],
+                                status: int, error: str, field: str | None) -> None:
+    async with api(tmp_path, database) as a:
         got_status, body = await a.call("POST", "/api/v1/auth/login", **kwargs)
         assert (got_status, body["error"], body.get("field")) == (status, error, field)
         assert "Traceback" not in str(body)
@@ -226,8 +224,8 @@ MARIA = {"name": "María García López", "phones": ["612 34 56 78"], "dni": "12
          "address": {"street": "Calle Mayor 1", "postal_code": "28013", "city": "Madrid"}}
 
 
-async def test_create_find_and_context(tmp_path: Path) -> None:
-    async with api(tmp_path) as a:
+async def test_create_find_and_context(tmp_path: Path, database: Database) -> None:
+    async with api(tmp_path, database) as a:
         token = await a.token("ana@correduria.es")
         status, body = await a.call("POST", "/api/v1/customers", token, json=MARIA)
         assert status == 201, body
@@ -269,17 +267,18 @@ async def test_create_find_and_context(tmp_path: Path) -> None:
     ({"segment": "platinum"}, 422, "invalid", "segment"),
     ({"phone": "612345678"}, 422, "invalid", "phone"),
 ])
-async def test_bad_customer_bodies_name_the_field(tmp_path: Path, change: dict[str, Any],
-                                                  status: int, error: str, field: str) -> None:
-    async with api(tmp_path) as a:
+async def test_bad_customer_bodies_name_the_field(tmp_path: Path, database: Database,
+                                                  change: dict[str, Any], status: int,
+                                                  error: str, field: str) -> None:
+    async with api(tmp_path, database) as a:
         token = await a.token("ana@correduria.es")
         got, body = await a.call("POST", "/api/v1/customers", token, json={**MARIA, **change})
         assert (got, body["error"], body["field"]) == (status, error, field), body
         assert body["reason"]
 
 
-async def test_customer_refusals(tmp_path: Path) -> None:
-    async with api(tmp_path) as a:
+async def test_customer_refusals(tmp_path: Path, database: Database) -> None:
+    async with api(tmp_path, database) as a:
         token = await a.token("ana@correduria.es")
         assert (await a.call("POST", "/api/v1/customers", token, json=MARIA))[0] == 201
         status, body = await a.call("POST", "/api/v1/customers", token,

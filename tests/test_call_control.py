@@ -117,3 +117,82 @@ async def test_hold_transfer_recording_pause_and_hangup(clean_stack: StackUnderT
         recorded = wav.getnframes() / wav.getframerate()
     # both agents' parts are in the one file, less the 3 s paused
     assert talked - 6 < recorded < talked - 2, f"recorded {recorded:.1f} s of {talked:.1f} s"
+
+
+async def test_attended_transfer(clean_stack: StackUnderTest) -> None:
+    stack = clean_stack
+    add_agent(stack, "1002", languages="es")
+    add_agent(stack, "1003", languages="es", available=False)
+    setup_queue(stack, "autos", "+34910000021", "1002,1003", "--wrapup", "1")
+    token = supervisor_token(stack)
+    async with agent_phones(stack, "1002", "1003") as phones, \
+            Ami(stack.port("ami"), stack.secret("AMI_PASSWORD")) as ami:
+        rtp = await RtpEndpoint.open(TRUNK_IP)
+        call = caller(stack, "+34910000021", rtp, call_ms=60000)
+        await call.start()
+        try:
+            members = await ami.wait_for(lambda: _bridge_with(ami, "PJSIP/agent-1002-"), 10)
+            agent_chan = next(m for m in members if m.startswith("PJSIP/agent-1002-"))
+            caller_chan = next(m for m in members if m.startswith("PJSIP/edge-"))
+            rtp.send_tone(await ami.rtp_address(caller_chan), 1000)
+            phones["1002"].rtp.send_tone(await ami.rtp_address(agent_chan), 440)
+            path = f"/api/v1/calls/{calls(stack)[-1]['id']}"
+
+            status, body = api_post(stack, f"{path}/complete_transfer", {}, token)
+            assert status == 409, body  # nobody consulted yet
+            status, body = api_post(stack, f"{path}/consult", {"to": "ext:1003"}, token)
+            assert status == 202, body
+
+            async def three_in_bridge() -> list[str]:
+                for bridge in await ami.bridges():
+                    found = await ami.bridge_channels(bridge["BridgeUniqueid"])
+                    if any(m.startswith("PJSIP/agent-1003-") for m in found):
+                        return found
+                return []
+
+            consult = await ami.wait_for(three_in_bridge, 10)
+            assert consult and not any(m.startswith("PJSIP/edge-") for m in consult)
+            colleague = next(m for m in consult if m.startswith("PJSIP/agent-1003-"))
+            phones["1003"].rtp.send_tone(await ami.rtp_address(colleague), 700)
+            await _listen(rtp, phones["1003"].rtp)
+            # the colleague hears the agent, not the caller; the caller hears music
+            assert phones["1003"].rtp.energy(440) > 500
+            assert phones["1003"].rtp.energy(1000) < 50
+            assert rtp.energy(700) < 50 and rtp.energy(440) < 500 and rtp.rms() > 100
+
+            status, body = api_post(stack, f"{path}/complete_transfer", {}, token)
+            assert status == 202, body
+            assert (await phones["1002"].result()).returncode == 0  # first agent left
+            await _listen(rtp, phones["1003"].rtp)
+            assert rtp.energy(700) > 500 and phones["1003"].rtp.energy(1000) > 500
+        finally:
+            call.kill()
+            rtp.close()
+    decisions = api(stack, f"{path}/routing")["decisions"]
+    assert "attended transfer from 1002 to 1003" in decisions[-1]["reason"]
+    agents = {a["extension"]: a["status"] for a in api(stack, "/api/v1/agents")["agents"]}
+    assert agents["1003"] in ("on_call", "wrap_up") and agents["1002"] in ("wrap_up",
+                                                                            "available")
+
+
+async def test_desk_phone_feature_codes_change_the_agent_state(
+        clean_stack: StackUnderTest) -> None:
+    stack = clean_stack
+    add_agent(stack, "1004", available=False)
+
+    def status() -> str:
+        agents = {a["extension"]: a for a in api(stack, "/api/v1/agents")["agents"]}
+        return str(agents["1004"]["status"])
+
+    assert status() == "logged_out"
+    for code, expected in (("*45", "available"), ("*47", "paused"), ("*48", "available"),
+                           ("*46", "logged_out")):
+        rtp = await RtpEndpoint.open()
+        try:
+            result = await caller(stack, code, rtp, ip="127.0.0.1", call_ms=8000,
+                                  auth=("1004", "secret-1004-pw"), from_user="1004").run()
+        finally:
+            rtp.close()
+        assert result.returncode == 0, result.output  # answered, confirmed, hung up
+        assert rtp.packets > 5, f"{code}: no confirmation heard"
+        assert status() == expected, code

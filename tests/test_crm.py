@@ -33,7 +33,7 @@ from control.crm.models import Claim, Quote, Task
 from control.db import Base, Database
 from control.errors import InvalidInput, NotFound
 from control.settings import Settings
-from tests.harness.crm import migrate, sqlite_database
+from tests.harness.crm import migrate
 from tests.test_data_paths import pg_url  # noqa: F401  (fixture: throwaway PostgreSQL db)
 
 ACTOR = Actor("ana@correduria.es", user_id=1)
@@ -43,10 +43,9 @@ CRM_TABLES = {"customers", "customer_phones", "policies", "claims", "quotes", "i
 
 
 @pytest.fixture
-def db(tmp_path: Path) -> Iterator[Database]:
-    database = sqlite_database(tmp_path)
-    yield database
-    database.dispose()
+def db(database: Database) -> Database:
+    """The CRM service tests run on SQLite and on PostgreSQL (tests/conftest.py)."""
+    return database
 
 
 def _maria(session: Session, **overrides: Any) -> int:

@@ -22,6 +22,7 @@ from control.auth.models import AuditEntry
 from control.crm.analytics import period_start
 from control.crm.customers import create_customer, record_interaction
 from control.crm.quotes import auto_premium, home_premium
+from control.db import Database
 from control.errors import InvalidInput
 from tests.harness.api import Api, Recorder, api
 from tests.test_auth_api import cheap_hashes  # noqa: F401  (autouse fixture)
@@ -103,8 +104,9 @@ def _audit(a: Api, entity: str) -> list[tuple[str, str]]:
             select(AuditEntry).where(AuditEntry.entity == entity).order_by(AuditEntry.id))]
 
 
-async def test_quote_is_priced_and_accepted_into_a_policy(tmp_path: Path) -> None:
-    async with api(tmp_path) as a:
+async def test_quote_is_priced_and_accepted_into_a_policy(tmp_path: Path,
+                                                          database: Database) -> None:
+    async with api(tmp_path, db=database, seed=True) as a:
         agent = await a.token("agent")
         customer_id = await _customer(a, agent)
         with Recorder(a.bus) as rec:
@@ -164,9 +166,10 @@ async def test_quote_is_priced_and_accepted_into_a_policy(tmp_path: Path) -> Non
     ({"driver": {"age": 30, "experience_years": 20}}, 422, "driver.experience_years"),
     ({"premium": "1.00"}, 422, "premium"),
 ])
-async def test_bad_auto_quotes_name_the_field(tmp_path: Path, change: dict[str, Any],
-                                              status: int, field: str) -> None:
-    async with api(tmp_path) as a:
+async def test_bad_auto_quotes_name_the_field(tmp_path: Path, database: Database,
+                                              change: dict[str, Any], status: int,
+                                              field: str) -> None:
+    async with api(tmp_path, db=database, seed=True) as a:
         agent = await a.token("agent")
         body = {"customer_id": await _customer(a, agent), **AUTO, **change}
         body = {k: v for k, v in body.items() if v is not None}
@@ -175,8 +178,8 @@ async def test_bad_auto_quotes_name_the_field(tmp_path: Path, change: dict[str, 
         assert "Traceback" not in str(answer)
 
 
-async def test_policy_create_renew_cancel_and_roles(tmp_path: Path) -> None:
-    async with api(tmp_path) as a:
+async def test_policy_create_renew_cancel_and_roles(tmp_path: Path, database: Database) -> None:
+    async with api(tmp_path, db=database, seed=True) as a:
         agent, sup = await a.token("agent"), await a.token("supervisor")
         customer_id = await _customer(a, agent)
         start = date(TODAY.year, 1, 1)
@@ -225,8 +228,8 @@ async def test_policy_create_renew_cancel_and_roles(tmp_path: Path) -> None:
         assert status == 200 and [p["status"] for p in body["policies"]] == ["cancelled"]
 
 
-async def test_claim_follows_its_transitions(tmp_path: Path) -> None:
-    async with api(tmp_path) as a:
+async def test_claim_follows_its_transitions(tmp_path: Path, database: Database) -> None:
+    async with api(tmp_path, db=database, seed=True) as a:
         agent, sup = await a.token("agent"), await a.token("supervisor")
         customer_id = await _customer(a, agent)
         _, body = await a.call("POST", "/api/v1/quotes/auto", agent,
@@ -291,8 +294,8 @@ async def test_claim_follows_its_transitions(tmp_path: Path) -> None:
 # -- the desk: interactions and tasks ------------------------------------------------
 
 
-async def test_wrap_up_and_interactions(tmp_path: Path) -> None:
-    async with api(tmp_path) as a:
+async def test_wrap_up_and_interactions(tmp_path: Path, database: Database) -> None:
+    async with api(tmp_path, db=database, seed=True) as a:
         with a.db.session() as s:
             customer = create_customer(s, actor=SEED, **MARIA)
             mine = record_interaction(s, actor=SEED, customer_id=customer.id,
@@ -324,8 +327,8 @@ async def test_wrap_up_and_interactions(tmp_path: Path) -> None:
                                                   ("sup@correduria.es", "wrap_up")]
 
 
-async def test_tasks_list_create_complete(tmp_path: Path) -> None:
-    async with api(tmp_path) as a:
+async def test_tasks_list_create_complete(tmp_path: Path, database: Database) -> None:
+    async with api(tmp_path, db=database, seed=True) as a:
         agent, luis, sup = (await a.token("agent"), await a.token("agent2"),
                             await a.token("supervisor"))
         customer_id = await _customer(a, agent)
@@ -407,8 +410,8 @@ def _calls(a: Api, now: datetime) -> None:
                    entered_at=period_start("month", now) - timedelta(days=3)))
 
 
-async def test_call_and_agent_figures_and_csv(tmp_path: Path) -> None:
-    async with api(tmp_path) as a:
+async def test_call_and_agent_figures_and_csv(tmp_path: Path, database: Database) -> None:
+    async with api(tmp_path, db=database, seed=True) as a:
         now = datetime.now(UTC)
         if now - timedelta(minutes=31) < period_start("today", now):
             pytest.skip("too close to midnight UTC for 'today' to hold the sample")
@@ -457,7 +460,7 @@ async def test_call_and_agent_figures_and_csv(tmp_path: Path) -> None:
         assert [(r["disposition"], r["notes"]) for r in table] == [("consulta", "'@SUM(1+1)")]
 
 
-async def test_two_writers_taking_the_same_number(tmp_path: Path,
+async def test_two_writers_taking_the_same_number(tmp_path: Path, database: Database,
                                                   monkeypatch: pytest.MonkeyPatch) -> None:
     """The unique number refuses the second writer, which takes the next one."""
     from control.crm import book
@@ -474,7 +477,7 @@ async def test_two_writers_taking_the_same_number(tmp_path: Path,
         return number
 
     monkeypatch.setattr(book, "next_number", racing)
-    async with api(tmp_path) as a:
+    async with api(tmp_path, db=database, seed=True) as a:
         agent = await a.token("agent")
         body = {"customer_id": await _customer(a, agent), **AUTO}
         numbers = []

@@ -139,3 +139,12 @@ def test_edge_survives_malformed_sip(stack: StackUnderTest) -> None:
     reply = _options(target, "127.0.0.7")
     assert reply.startswith("SIP/2.0 200"), reply
     assert stack.aitcomms("status", check=False).returncode == 0
+
+
+def test_data_changes_are_dialplan_versions(clean_stack: StackUnderTest) -> None:
+    stack = clean_stack
+    before = stack.aitcomms("dialplan", "history").stdout
+    stack.aitcomms("agent", "add", "1007", "--name", "Versioned", "--password", "versioned-pw")
+    after = stack.aitcomms("dialplan", "history").stdout
+    assert len(after.splitlines()) > len(before.splitlines()), after
+    assert "data" in after.splitlines()[-1], after

@@ -1,6 +1,7 @@
 """The web UI's server side: pages and assets served at /, the softphone's
-credentials (HA1, never a password), and that an agent can reach neither the
-supervisor's nor the admin's API (every such operation answers 403)."""
+credentials (HA1, never a password), that an agent can reach neither the
+supervisor's nor the admin's API (every such operation answers 403), and the
+admin page's dialplan API (admins only)."""
 
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ from control.acd.router import Router
 from control.acd.store import AcdStore
 from control.api import openapi
 from control.events.bus import EventBus
+from control.provisioning import routes as dialplan_routes
 from control.settings import PROJECT_ROOT, Settings
 from control.telephony.ari import AriClient
 from control.web import routes as web_routes
@@ -45,6 +47,7 @@ async def web_api(tmp_path: Path, root: Path = PROJECT_ROOT) -> AsyncIterator[Te
     extra = {"apply": lambda: None} if "apply" in inspect.signature(
         acd_routes.setup_routes).parameters else {}
     acd_routes.setup_routes(app, store, router, **extra)
+    dialplan_routes.setup_routes(app)
     web_routes.setup_routes(app)
     client = TestClient(TestServer(app))
     await client.start_server()
@@ -135,3 +138,25 @@ async def _agent_is_refused(client: TestClient) -> None:
         allowed = await client.request(method.upper(), url, json={},
                                        headers={"Authorization": f"Bearer {tokens[roles[0]]}"})
         assert allowed.status != 403, (method, url, roles[0], await allowed.text())
+
+
+async def test_dialplan_versions_are_for_admins_only(tmp_path: Path) -> None:
+    async with web_api(tmp_path) as client:
+        tokens = {who: await _token(client, who) for who in ("agent", "supervisor", "admin")}
+        for who in ("agent", "supervisor"):
+            for method, url in (("GET", "/api/v1/dialplan/versions"),
+                                ("GET", "/api/v1/dialplan/diff"),
+                                ("POST", "/api/v1/dialplan/apply"),
+                                ("POST", "/api/v1/dialplan/versions/1/rollback")):
+                resp = await client.request(method, url, headers={
+                    "Authorization": f"Bearer {tokens[who]}"})
+                assert resp.status == 403, (who, method, url, resp.status)
+        admin = {"Authorization": f"Bearer {tokens['admin']}"}
+        resp = await client.get("/api/v1/dialplan/versions", headers=admin)
+        assert resp.status == 200
+        assert await resp.json() == {"versions": [], "running_sha256": None,
+                                     "running_version": None}
+        for method, url in (("GET", "/api/v1/dialplan/versions/7"),
+                            ("POST", "/api/v1/dialplan/versions/7/rollback")):
+            resp = await client.request(method, url, headers=admin)
+            assert resp.status == 404 and (await resp.json())["field"] == "id", url

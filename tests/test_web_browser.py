@@ -1,4 +1,5 @@
-"""Acceptance: an agent takes a real call in the browser.
+"""Acceptance: an agent takes a real call in the browser, sells during it,
+and a supervisor watches and barges in from the wallboard.
 
 Headless Debian Chromium (fake microphone) runs the agent desktop served by
 the control plane; its JsSIP softphone registers over WSS to Kamailio;
@@ -6,7 +7,16 @@ rtpengine turns its DTLS-SRTP into plain RTP for Asterisk. A SIPp caller
 with a seeded customer's number calls a queue through the trunk; the page
 shows the screen pop before the agent answers; the agent answers with a
 click, RTP flows both ways (counted by Asterisk on the browser's channel, by
-rtpengine and by the browser), the agent hangs up and saves a disposition.
+rtpengine and by the browser). During the call the agent prices an auto quote
+for the customer (premium, breakdown) and accepts it: the policy is in the
+database, and the supervisor's wallboard, open in a second Chromium beside
+the agent's, shows the quote and the policy live (events, no reload). The
+supervisor barges in with the wallboard's button: its own phone (a SIPp
+registered as the supervisor's extension) rings, Asterisk bridges it with a
+snoop of the agent's channel and the caller hears the supervisor. Then the
+agent hangs up and saves a disposition. Last, an admin opens the dialplan
+versions page: a template change shows as a diff, apply loads it into
+Asterisk, rolling back to the version before takes it out again.
 
 Chromium cannot be kept on loopback by flags alone (DESIGN.md, WebRTC path):
 the test makes a network namespace whose only interface is ``lo`` and runs a
@@ -38,18 +48,28 @@ from sqlalchemy import text
 
 from control.crm.customers import customer_context, find_customer_by_phone
 from control.db import Database
+from control.provisioning.dialplan import running_file
+from control.stack.manager import Stack
 from tests.conftest import ROOT, TEST_PORTS, StackUnderTest
 from tests.harness.ami import Ami
 from tests.harness.rtp import RtpEndpoint
 from tests.harness.sipp import Sipp, scenario
+from tests.test_calls import register
 
 CLONE_NEWNET = 0x40000000
 CHROMIUM = Path(os.environ.get("AITCOMMS_CHROMIUM", "/usr/bin/chromium"))
 SCRIPT = ROOT / "tests" / "browser" / "agent_call.mjs"
+SUP_SCRIPT = ROOT / "tests" / "browser" / "supervisor.mjs"
 ARTIFACTS = ROOT / "test-artifacts" / "browser"
 TRUNK_IP = "127.0.0.2"
 CUSTOMER_PHONE = "+34612345678"  # María Rodríguez Sánchez in control/crm/seed.py
 AGENT_EMAIL, AGENT_PASSWORD = "ana.web@example.com", "agent-web-pass-1"
+SUP_EMAIL, SUP_PASSWORD, SUP_EXT = "sup.web@example.com", "sup-web-pass-1", "2001"
+ADMIN_EMAIL, ADMIN_PASSWORD = "admin.web@example.com", "admin-web-pass-1"
+ADMIN_CONTEXT = "web-admin-test"
+QUOTE = {"QUOTE_CARRIER": "Mapfre", "QUOTE_YEAR": "2019", "QUOTE_MAKE": "Seat",
+         "QUOTE_MODEL": "León", "QUOTE_PLATE": "1234LMN", "QUOTE_AGE": "42",
+         "QUOTE_EXPERIENCE": "20"}
 
 pytestmark = pytest.mark.skipif(
     os.geteuid() != 0 or not CHROMIUM.exists() or shutil.which("ip") is None
@@ -93,7 +113,10 @@ def ns_stack() -> Iterator[StackUnderTest]:
     """A second stack of its own, inside its own loopback-only namespace."""
     with loopback_namespace():
         var_dir = Path(tempfile.mkdtemp(prefix="aitcomms-web-"))
-        env = {**os.environ, "AITCOMMS_VAR": str(var_dir)}
+        # its own copy of dialplans/: the admin page's test changes a template
+        shutil.copytree(ROOT / "dialplans", var_dir / "dialplans")
+        env = {**os.environ, "AITCOMMS_VAR": str(var_dir),
+               "AITCOMMS_DIALPLANS": str(var_dir / "dialplans")}
         env.update({f"AITCOMMS_PORT_{k}": str(v) for k, v in TEST_PORTS.items()})
         env.pop("DATABASE_URL", None)
         env.pop("REDIS_URL", None)
@@ -140,6 +163,12 @@ class Browser:
         await self.proc.stdin.drain()
 
 
+def dialplan_has(stack: StackUnderTest, context: str) -> bool:
+    """Whether Asterisk's loaded dialplan has this context (``dialplan show``)."""
+    shown = Stack(stack.settings).asterisk_cli(f"dialplan show {context}")
+    return f"[ Context '{context}' created by 'pbx_config' ]" in shown
+
+
 async def rtp_counts(ami: Ami, channel: str) -> tuple[int, int]:
     # chan_pjsip's name for the RTP statistics (chan_sip's was rtpqos)
     rx = await ami.getvar(channel, "CHANNEL(rtcp,rxcount,audio)")
@@ -155,6 +184,12 @@ async def test_agent_takes_a_call_in_the_browser(ns_stack: StackUnderTest) -> No
     stack.aitcomms("user", "add", AGENT_EMAIL, "--role", "agent", "--agent", "1001",
                    "--password", AGENT_PASSWORD)
     stack.aitcomms("agent", "status", "1001", "available")
+    # the supervisor's own phone is an agent extension, not in any queue
+    stack.aitcomms("agent", "add", SUP_EXT, "--name", "Sara Supervisora", "--password",
+                   f"secret-{SUP_EXT}-pw")
+    stack.aitcomms("user", "add", SUP_EMAIL, "--role", "supervisor", "--agent", SUP_EXT,
+                   "--password", SUP_PASSWORD)
+    stack.aitcomms("user", "add", ADMIN_EMAIL, "--role", "admin", "--password", ADMIN_PASSWORD)
     stack.aitcomms("trunk", "add", "carrier", "--host", TRUNK_IP)
     stack.aitcomms("queue", "add", "autos", "--members", "1001", "--wrapup", "30",
                    "--ring-timeout", "25")
@@ -175,16 +210,33 @@ async def test_agent_takes_a_call_in_the_browser(ns_stack: StackUnderTest) -> No
            "CUSTOMER": context["customer"]["name"], "DISPOSITION": "venta",
            "NOTES": "Quiere ampliar la cobertura del coche.",
            "NODE_PATH": str(ROOT / "web" / "node_modules"), "CHROMIUM": str(CHROMIUM)}
+    env.update(QUOTE)
     with stderr_file.open("wb") as err:
         proc = await asyncio.create_subprocess_exec(
             "node", str(SCRIPT), env=env, cwd=ROOT / "web", stdin=asyncio.subprocess.PIPE,
             stdout=asyncio.subprocess.PIPE, stderr=err)
     browser = Browser(proc, stderr_file)
+    sup_stderr = ARTIFACTS / "supervisor.log"
+    with sup_stderr.open("wb") as err:
+        sup_proc = await asyncio.create_subprocess_exec(
+            "node", str(SUP_SCRIPT), cwd=ROOT / "web", stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE, stderr=err,
+            env={**env, "SUP_EMAIL": SUP_EMAIL, "SUP_PASSWORD": SUP_PASSWORD,
+                 "ADMIN_EMAIL": ADMIN_EMAIL, "ADMIN_PASSWORD": ADMIN_PASSWORD})
+    sup = Browser(sup_proc, sup_stderr)
     caller_rtp = await RtpEndpoint.open(TRUNK_IP)
+    # the supervisor's own phone: a SIPp answering, registered as its extension
+    sup_rtp = await RtpEndpoint.open()
+    sup_port = random.randrange(31000, 39000)
+    sup_phone = Sipp(scenario("agent"), stack.sip_target, local_port=sup_port,
+                     keys={"rtp_port": sup_rtp.port})
+    await sup_phone.start()
     sipp: Sipp | None = None
     try:
+        assert await register(stack, SUP_EXT, f"secret-{SUP_EXT}-pw", sup_port) == 0
         ready = await browser.step("ready", 60)
         assert ready["status"] == "available"
+        await sup.step("ready", 60)
 
         # the caller: a seeded customer through the trunk; it answers the
         # music on hold with a 1000 Hz tone so that it talks from the start
@@ -229,6 +281,71 @@ async def test_agent_takes_a_call_in_the_browser(ns_stack: StackUnderTest) -> No
         port = int(dest.rpartition(":")[2])
         assert stack.port("rtpengine_min") <= port <= stack.port("rtpengine_max"), dest
         assert answered["rtp"]["received"] > 0 and answered["rtp"]["sent"] > 0, answered
+        on_board = await sup.step("call", 30)
+        call_id = on_board["call_id"]
+        assert CUSTOMER_PHONE.lstrip("+") in on_board["row"] and "1001" in on_board["row"], on_board
+        await browser.go()
+
+        # the quote during the call, accepted: a policy in the database
+        quoted = await browser.step("quoted", 40)
+        print(f"quote {quoted['number']} {quoted['premium']} €, breakdown {quoted['breakdown']}, "
+              f"policy {quoted['policy']}")
+        assert quoted["state"] == "talking", quoted
+        factors = {name for name, _ in quoted["breakdown"]}
+        assert {"base", "vehicle_age", "make", "driver_age", "experience", "claims",
+                "no_claims"} <= factors, quoted
+        with db.engine.connect() as conn:
+            q = conn.execute(text(
+                "SELECT q.number, q.premium, q.status, q.call_id, q.agent_extension, "
+                "q.competitor_prices, p.number AS policy, p.status AS policy_status, "
+                "p.customer_id, p.carrier, p.type FROM quotes q "
+                "JOIN policies p ON p.id = q.policy_id WHERE q.number = :n"),
+                {"n": quoted["number"]}).first()
+        assert q is not None, quoted
+        assert (q.status, q.call_id, q.agent_extension, q.customer_id) == (
+            "accepted", call_id, "1001", customer.id), q
+        assert f"{q.premium:.2f}" == quoted["premium"], (q.premium, quoted)
+        assert (q.policy, q.policy_status, q.carrier, q.type) == (
+            quoted["policy"], "active", QUOTE["QUOTE_CARRIER"], "auto"), q
+        competitors = q.competitor_prices
+        for c in json.loads(competitors) if isinstance(competitors, str) else competitors or []:
+            assert c["carrier"] in quoted["competitors"], quoted  # shown when the API has them
+
+        # the wallboard saw both live, without a reload
+        await sup.go()
+        sales = await sup.step("sales", 20)
+        assert sales["noReload"] == "wallboard-1", sales
+        assert quoted["number"] in sales["quotes"] and quoted["policy"] in sales["policies"], sales
+
+        # the supervisor barges in from the wallboard: its phone rings and
+        # joins a bridge with a snoop of the agent's channel
+        await sup.go()
+        barged = await sup.step("barged", 30)
+        async with Ami(stack.port("ami"), stack.secret("AMI_PASSWORD")) as ami:
+            async def sup_bridge() -> list[str]:
+                for bridge in await ami.bridges():
+                    members = await ami.bridge_channels(bridge["BridgeUniqueid"])
+                    if any(m.startswith(f"PJSIP/agent-{SUP_EXT}-") for m in members) and \
+                            any(m.startswith("Snoop/") for m in members):
+                        return members
+                return []
+
+            sup_members = await ami.wait_for(sup_bridge, timeout=10)
+            assert sup_members, "no bridge of the supervisor's phone with a snoop channel"
+            sup_chan = next(m for m in sup_members if m.startswith(f"PJSIP/agent-{SUP_EXT}-"))
+            # barge: the caller hears the supervisor
+            sup_rtp.send_tone(await ami.rtp_address(sup_chan), 2000)
+            await asyncio.sleep(0.5)
+            caller_rtp.reset()
+            await asyncio.sleep(2.0)
+            caller_hears_sup = caller_rtp.energy(2000)
+            sup_rtp.stop_tone()
+            print(f"barge: bridge {sup_members}, caller hears the supervisor "
+                  f"(2000 Hz energy {caller_hears_sup:.0f}); wallboard: {barged}")
+            assert caller_hears_sup > 200, caller_hears_sup
+            await ami.manager.send_action({"Action": "Hangup", "Channel": sup_chan})
+        await sup.go()
+        await sup.step("done", 20)
         await browser.go()
 
         saved = await browser.step("saved", 40)
@@ -247,11 +364,49 @@ async def test_agent_takes_a_call_in_the_browser(ns_stack: StackUnderTest) -> No
         assert (row.disposition, row.agent_extension, row.state) == (
             "venta", "1001", "completed"), row
         assert row.notes == "Quiere ampliar la cobertura del coche."
+
+        # the admin's dialplan versions page: a template change, its diff,
+        # apply (Asterisk loads the new context), roll back (it is gone)
+        admin = await sup.step("admin", 20)
+        template = stack.var_dir / "dialplans" / "extensions.conf.j2"
+        original = template.read_text()
+        template.write_text(original + f"\n[{ADMIN_CONTEXT}]\nexten => s,1,NoOp(admin page)\n"
+                                       " same => n,Hangup()\n")
+        await sup.go()
+        applied = await sup.step("applied", 90)
+        print(f"dialplan: live {admin['live']} -> {applied['applied']} ({applied['message']})")
+        assert f"+[{ADMIN_CONTEXT}]" in applied["pending"], applied
+        assert applied["applied"].startswith("version-"), applied
+        new_id = int(applied["applied"].removeprefix("version-"))
+        assert applied["live"] == str(new_id), applied
+        assert dialplan_has(stack, ADMIN_CONTEXT)
+        assert f"[{ADMIN_CONTEXT}]" in running_file(stack.settings).read_text()
+        template.write_text(original)
+        await sup.go()
+        back = await sup.step("rolledback", 90)
+        print(f"dialplan: rolled back to {admin['live']} as {back['restored']}: {back['row']}")
+        restored_id = int(back["restored"].removeprefix("version-"))
+        assert restored_id > new_id and back["live"] == str(restored_id), back
+        assert f"-[{ADMIN_CONTEXT}]" in back["diff"], back
+        assert not dialplan_has(stack, ADMIN_CONTEXT)
+        with db.engine.connect() as conn:
+            versions = {r.id: r for r in conn.execute(text(
+                "SELECT id, author, action, restored_from, text FROM dialplan_versions"))}
+        assert (versions[new_id].author, versions[new_id].action) == (ADMIN_EMAIL, "apply")
+        assert (versions[restored_id].author, versions[restored_id].action,
+                versions[restored_id].restored_from) == (ADMIN_EMAIL, "rollback",
+                                                         int(admin["live"]))
+        assert versions[restored_id].text == versions[int(admin["live"])].text
+        await sup.go()
+        assert await asyncio.wait_for(sup_proc.wait(), 20) == 0
     finally:
-        if proc.returncode is None:
-            proc.kill()
-            await proc.wait()
+        for node in (proc, sup_proc):
+            if node.returncode is None:
+                node.kill()
+                await node.wait()
         if sipp is not None:
             sipp.kill()
+        sup_phone.kill()
+        sup_rtp.close()
         caller_rtp.close()
         db.dispose()

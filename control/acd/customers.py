@@ -1,12 +1,27 @@
 """What the ACD asks of the CRM and tells it: who is calling (routing and the
-screen pop), and, after each call, the interaction and any callback task."""
+screen pop), and, after each call, the interaction and any callback task.
+
+The write after a call is never lost to a database that is briefly away
+(a restart, a failover): it goes to an outbox file in the var folder (JSON
+lines, fsync'd, mode 0600) and a retry loop writes it when the database
+answers again. Writing is idempotent (one interaction per call id, one
+callback task per call), so a replay after a crash cannot double it.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import json
 import logging
+import os
+import threading
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
+
+from sqlalchemy import exc as sa_exc
+from sqlalchemy import select
 
 from control.auth.audit import Actor
 from control.crm.customers import (
@@ -16,16 +31,33 @@ from control.crm.customers import (
     last_agent_for_customer,
     record_interaction,
 )
-from control.crm.models import Direction, InteractionOutcome
+from control.crm.models import Direction, Interaction, InteractionOutcome, Task, TaskKind
 from control.db import Database
 
 log = logging.getLogger(__name__)
 ACD = Actor("acd")
+OUTBOX = "crm-outbox.jsonl"  # writes waiting for the database
+REJECTED = "crm-outbox.rejected.jsonl"  # writes the CRM refused: for a human to look at
+# what a database that is down, restarting or unreachable raises
+_TRANSIENT = (sa_exc.OperationalError, sa_exc.InterfaceError, sa_exc.DisconnectionError,
+              sa_exc.TimeoutError)
+
+
+def _transient(exc: BaseException) -> bool:
+    return isinstance(exc, _TRANSIENT) or (
+        isinstance(exc, sa_exc.DBAPIError) and exc.connection_invalidated)
 
 
 class CrmLink:
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, outbox: Path | None = None,
+                 retry_every: float = 5.0) -> None:
         self.db = db
+        self.outbox = outbox or db.var_dir / OUTBOX
+        self.rejected = self.outbox.with_name(REJECTED)
+        self.retry_every = retry_every
+        self._file_lock = threading.Lock()  # appends and the replay's rewrite
+        self._replay_lock = threading.Lock()  # one replay at a time
+        self._task: asyncio.Task[None] | None = None
 
     async def lookup(self, number: str) -> tuple[int | None, str | None, bool, dict[str, Any]]:
         """(customer id, previous agent, VIP, screen-pop context) for a caller ID."""
@@ -41,11 +73,23 @@ class CrmLink:
 
     async def call_ended(self, call: dict[str, Any]) -> None:
         """One interaction per call with a known customer; a callback task for
-        a caller who overflowed. Never lets a CRM problem break the call flow."""
+        a caller who overflowed. Never lets a CRM problem break the call flow:
+        if the database is away, the write waits in the outbox."""
         try:
             await asyncio.to_thread(self._call_ended, call)
-        except Exception:
-            log.exception("CRM write after call %s failed", call.get("id"))
+        except Exception as exc:
+            transient = _transient(exc)
+            if transient:
+                log.warning("CRM write after call %s deferred, database unavailable: %s",
+                            call.get("id"), exc)
+            else:
+                log.exception("CRM refused the write after call %s", call.get("id"))
+            try:
+                await asyncio.to_thread(self._append, self.outbox if transient
+                                        else self.rejected, _entry(call, exc))
+            except Exception:
+                log.exception("CRM write after call %s LOST: cannot keep it in %s",
+                              call.get("id"), self.outbox)
 
     def _call_ended(self, call: dict[str, Any]) -> None:
         state = call["state"]
@@ -55,19 +99,149 @@ class CrmLink:
         outcome = {"completed": InteractionOutcome.ANSWERED, "abandoned":
                    InteractionOutcome.ABANDONED, "callback": InteractionOutcome.CALLBACK
                    }.get(state, InteractionOutcome.ABANDONED)
+        notes = f"waited too long in queue {call['queue']} (call {call['id']})"
         with self.db.session() as s:
-            if call["customer_id"] is not None:
+            if call["customer_id"] is not None and s.scalar(
+                    select(Interaction.id).where(Interaction.call_id == call["id"]).limit(1)
+            ) is None:
                 record_interaction(
                     s, actor=ACD, customer_id=call["customer_id"],
                     direction=Direction.INBOUND.value, outcome=outcome.value,
                     started_at=_aware(entered), call_id=call["id"],
                     duration_s=int((ended - answered).total_seconds()) if answered else 0,
                     agent_extension=call["agent_extension"], recording=call["recording"])
-            if state == "callback" and (call["customer_id"] is not None or call["caller_number"]):
+            if (state == "callback" and (call["customer_id"] is not None
+                                         or call["caller_number"])
+                    and s.scalar(select(Task.id).where(
+                        Task.kind == TaskKind.CALLBACK.value, Task.notes == notes
+                    ).limit(1)) is None):
                 create_task(s, actor=ACD, kind="callback", customer_id=call["customer_id"],
                             phone=call["caller_number"] or None,
                             scheduled_at=datetime.now(UTC) + timedelta(minutes=15),
-                            notes=f"waited too long in queue {call['queue']}")
+                            notes=notes)
+
+    # -- the outbox ------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Replay the outbox now (writes left by a previous run) and every
+        retry_every seconds while the control plane runs."""
+        if self._task is None:
+            self._task = asyncio.get_running_loop().create_task(self._retry_loop())
+
+    async def close(self) -> None:
+        """Stop retrying; what is still pending stays in the outbox for the next start."""
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    def pending(self) -> int:
+        """How many writes wait in the outbox."""
+        with self._file_lock:
+            return len(self._read(self.outbox))
+
+    async def replay(self) -> int:
+        """Write what waits in the outbox, oldest first, until the database
+        fails again; the number written."""
+        return await asyncio.to_thread(self._replay)
+
+    async def _retry_loop(self) -> None:
+        while True:
+            try:
+                if self.outbox.exists():
+                    written = await self.replay()
+                    if written:
+                        log.info("CRM outbox: %d deferred write(s) done, %d pending",
+                                 written, self.pending())
+            except Exception:
+                log.exception("CRM outbox replay failed")
+            await asyncio.sleep(self.retry_every)
+
+    def _replay(self) -> int:
+        if not self._replay_lock.acquire(blocking=False):
+            return 0
+        try:
+            with self._file_lock:
+                lines = self._read(self.outbox)
+            done = written = 0
+            for line in lines:
+                try:
+                    call = json.loads(line)["call"]
+                    self._call_ended(call)
+                except Exception as exc:
+                    if _transient(exc):
+                        log.info("CRM outbox: database still unavailable (%s)", exc)
+                        break
+                    log.exception("CRM outbox: write refused, moved to %s", self.rejected)
+                    self._append(self.rejected, _entry(_loads(line), exc))
+                else:
+                    written += 1
+                done += 1
+            if done:
+                with self._file_lock:
+                    # appends during the replay are after the lines read: keep them
+                    self._rewrite(self._read(self.outbox)[done:])
+            return written
+        finally:
+            self._replay_lock.release()
+
+    def _read(self, path: Path) -> list[str]:
+        try:
+            text = path.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            return []
+        return [line for line in text.splitlines() if line.strip()]
+
+    def _append(self, path: Path, entry: dict[str, Any]) -> None:
+        data = (json.dumps(entry, ensure_ascii=False, default=str) + "\n").encode()
+        with self._file_lock:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            created = not path.exists()
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+            try:
+                os.write(fd, data)
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+            if created:
+                _fsync_dir(path.parent)
+
+    def _rewrite(self, lines: list[str]) -> None:
+        if not lines:
+            self.outbox.unlink(missing_ok=True)
+        else:
+            tmp = self.outbox.with_name(self.outbox.name + ".tmp")
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            try:
+                os.write(fd, "".join(line + "\n" for line in lines).encode())
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+            os.replace(tmp, self.outbox)
+        _fsync_dir(self.outbox.parent)
+
+
+def _entry(call: dict[str, Any], exc: BaseException) -> dict[str, Any]:
+    return {"call": call, "failed_at": datetime.now(UTC).isoformat(),
+            "error": f"{type(exc).__name__}: {exc}"[:500]}
+
+
+def _loads(line: str) -> dict[str, Any]:
+    """The call of an outbox line, or the raw line if it is not one."""
+    try:
+        call = json.loads(line)["call"]
+        return call if isinstance(call, dict) else {"raw": line}
+    except Exception:
+        return {"raw": line}
+
+
+def _fsync_dir(folder: Path) -> None:
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def _aware(d: datetime) -> datetime:

@@ -53,6 +53,9 @@ class LiveCall:
     tried: set[str] = field(default_factory=set)
     supervisors: list[str] = field(default_factory=list)  # supervisors' channels
     announced: float = 0.0  # loop time of the last position announcement
+    row: dict[str, Any] = field(default_factory=dict)  # the calls row as last written
+    consult_channel: str | None = None  # attended transfer: the consulted agent's leg
+    consult_agent: str | None = None
     ended: bool = False
 
 
@@ -118,6 +121,8 @@ class Router:
                 await self._agent_answers(channel, args[1])
             elif args and args[0] == "feature":
                 await self._feature_code(channel, args[1:])
+            elif args and args[0] == "consult":
+                await self._consulted_answers(channel, args[1])
             elif args and args[0] == "supervisor":
                 # in a task: it waits for the snoop channel's own StasisStart,
                 # which comes on this same event stream
@@ -160,7 +165,7 @@ class Router:
                         caller_number=number, language=language, skills=skills,
                         priority=priority, customer_id=customer_id,
                         previous_agent=previous_agent, context=context,
-                        entered=asyncio.get_running_loop().time())
+                        entered=asyncio.get_running_loop().time(), row=row)
         self.calls[call.id] = call
         self.by_channel[chan_id] = call.id
         await self.bus.publish("call.queued", {"call": row})
@@ -288,6 +293,7 @@ class Router:
                              agent_extension=extension, answered_at=now(),
                              bridge_id=bridge["id"], agent_channel=chan_id,
                              recording=recording)
+        call.row = row or call.row
         agent = await self._db(self.store.set_agent_status, extension, AgentStatus.ON_CALL,
                                None, 0)
         await self.bus.publish("agent.status_changed", {"agent": agent})
@@ -299,6 +305,10 @@ class Router:
             return
         call = self.calls.get(call_id)
         if call is None or call.ended:
+            return
+        if chan_id == call.consult_channel:  # the consulted agent hung up or never answered
+            call.consult_channel = call.consult_agent = None
+            await self.bus.publish("call.consult_ended", {"call_id": call.id})
             return
         if chan_id == call.agent_channel and not call.answered:
             extension = call.ringing_agent
@@ -312,7 +322,8 @@ class Router:
         """The caller or the agent hung up: end the other leg, close the call."""
         call.ended = True
         self.calls.pop(call.id, None)
-        for chan in (call.caller_channel, call.agent_channel, *call.supervisors):
+        for chan in (call.caller_channel, call.agent_channel, call.consult_channel,
+                     *call.supervisors):
             if chan:
                 self.by_channel.pop(chan, None)
                 await self._safe("DELETE", f"/channels/{chan}")
@@ -323,21 +334,36 @@ class Router:
             fields["state"] = CallState.COMPLETED.value
         else:
             fields["state"] = CallState.ABANDONED.value
-        row = await self._db(self.store.update_call, call.id, **fields)
-        extension = (row or {}).get("agent_extension") or call.ringing_agent
+        row = await self._try_db(self.store.update_call, call.id, **fields)
+        if row is None:
+            # the database is away: the CRM link keeps the interaction until it is back
+            row = call.row | {k: v.isoformat() if hasattr(v, "isoformat") else v
+                              for k, v in fields.items()}
+        extension = row.get("agent_extension") or call.ringing_agent
         if call.answered and extension:
-            await self._start_wrapup(extension, call.queue)
+            await self._try_db(self._start_wrapup, extension, call.queue, direct=True)
             await asyncio.sleep(0.5)  # let Asterisk close the recording file
-            await self._file_recording(call)
+            await self._try_db(self._file_recording, call, direct=True)
         elif call.ringing_agent:
-            agent = await self._db(self.store.set_agent_status, call.ringing_agent,
-                                   AgentStatus.AVAILABLE)
+            agent = await self._try_db(self.store.set_agent_status, call.ringing_agent,
+                                       AgentStatus.AVAILABLE)
             await self.bus.publish("agent.status_changed", {"agent": agent})
-        if row:
-            await self.crm.call_ended(await self._db(self.store.call, call.id) or row)
+        await self.crm.call_ended(await self._try_db(self.store.call, call.id) or row)
         await self.bus.publish("call.completed" if call.answered else "call.abandoned",
                                {"call": row})
         await self.dispatch()
+
+    async def _try_db(self, fn: Callable[..., Any], *args: Any, direct: bool = False,
+                      **kwargs: Any) -> Any:
+        """A step of ending a call that must not stop the others when the
+        database is briefly unavailable (logged, result None)."""
+        try:
+            if direct:
+                return await fn(*args, **kwargs)
+            return await self._db(fn, *args, **kwargs)
+        except Exception:
+            log.exception("while ending a call: %s failed", getattr(fn, "__name__", fn))
+            return None
 
     async def _file_recording(self, call: LiveCall) -> None:
         src = self.recordings_spool / f"{call.id}.wav"
@@ -514,6 +540,65 @@ class Router:
                            f"blind transfer from {old_extension} to {name}")
             await self._ring(call, name, queue["ring_timeout_s"] if queue else 20)
 
+    async def consult(self, call_id: str, extension: str) -> None:
+        """Attended transfer, first step: the caller waits on hold with music
+        while the agent talks to a colleague, rung on their own phone."""
+        call = self._live(call_id)
+        if await self._db(self.store.agent, extension) is None:
+            raise ValueError(f"no agent {extension}")
+        if call.consult_channel:
+            raise ValueError("already consulting")
+        await self.hold(call_id, True)
+        channel = f"consult-{uuid.uuid4().hex[:16]}"
+        call.consult_channel, call.consult_agent = channel, extension
+        self.by_channel[channel] = call.id
+        await self.ari.request(
+            "POST", "/channels", endpoint=f"PJSIP/agent-{extension}", app=self.ari.app,
+            appArgs=f"consult,{call.id}", channelId=channel, timeout=30,
+            callerId=call.caller_number or "anonymous")
+        await self.ari.request("POST", f"/applications/{self.ari.app}/subscription",
+                               eventSource=f"channel:{channel}")
+
+    async def _consulted_answers(self, channel: dict[str, Any], call_id: str) -> None:
+        call = self.calls.get(call_id)
+        if call is None or call.ended or call.consult_channel != channel["id"]:
+            await self._safe("DELETE", f"/channels/{channel['id']}")
+            return
+        await self.ari.request("POST", f"/bridges/{call.bridge_id}/addChannel",
+                               channel=channel["id"])
+        await self.bus.publish("call.consulting", {"call_id": call_id,
+                                                   "agent": call.consult_agent})
+
+    async def complete_transfer(self, call_id: str) -> None:
+        """Attended transfer, last step: the caller joins the consulted agent,
+        the first agent leaves (wrap-up)."""
+        call = self._live(call_id)
+        if not call.consult_channel or not call.consult_agent:
+            raise ValueError("no consultation in progress")
+        members = await self.ari.request("GET", f"/bridges/{call.bridge_id}")
+        if call.consult_channel not in members.get("channels", []):
+            raise ValueError("the consulted agent has not answered")
+        old_channel, old_extension = call.agent_channel, (
+            await self._db(self.store.call, call.id) or {}).get("agent_extension")
+        new_channel, new_extension = call.consult_channel, call.consult_agent
+        call.agent_channel, call.consult_channel, call.consult_agent = new_channel, None, None
+        if old_channel:
+            self.by_channel.pop(old_channel, None)
+            await self._safe("DELETE", f"/channels/{old_channel}")
+        await self.hold(call_id, False)
+        await self._db(self.store.update_call, call.id, agent_extension=new_extension,
+                       agent_channel=new_channel)
+        await self._db(self.store.record_decision, call.id, [], new_extension,
+                       f"attended transfer from {old_extension} to {new_extension}")
+        agent = await self._db(self.store.set_agent_status, new_extension,
+                               AgentStatus.ON_CALL, None, 0)
+        await self.bus.publish("agent.status_changed", {"agent": agent})
+        if old_extension:
+            await self._start_wrapup(old_extension, call.queue)
+        await self.bus.publish("call.transferred", {"call_id": call_id, "to": new_extension,
+                                                    "from_agent": old_extension,
+                                                    "attended": True})
+
     async def recording(self, call_id: str, action: str) -> None:
         """Start (queues that do not record every call), pause (the caller reads
         a card number, say) or resume the call's recording."""
@@ -617,7 +702,8 @@ class Router:
                 skills=tuple(row["skills"]), priority=row["priority"],
                 customer_id=row["customer_id"], previous_agent=None, context={},
                 entered=loop_now, agent_channel=row["agent_channel"],
-                bridge_id=row["bridge_id"], answered=row["state"] == CallState.ANSWERED.value)
+                bridge_id=row["bridge_id"], answered=row["state"] == CallState.ANSWERED.value,
+                row=row)
             if row["state"] == CallState.RINGING.value and agent_alive:
                 call.ringing_agent = row["agent_extension"]
             if not caller_alive or (call.answered and not agent_alive):

@@ -134,7 +134,8 @@ async def supervise(request: web.Request) -> web.Response:
 
 
 async def call_action(request: web.Request) -> web.Response:
-    """hangup, hold, unhold, transfer {"to": "ext:1003"|"queue:NAME"},
+    """hangup, hold, unhold, transfer {"to": "ext:1003"|"queue:NAME"} (blind),
+    consult {"to": "ext:1003"} then complete_transfer (attended),
     recording {"action": "start"|"pause"|"resume"}. The call's agent, or a supervisor."""
     call_id, action = request.match_info["call_id"], request.match_info["action"]
     router = request.app[ROUTER]
@@ -156,6 +157,21 @@ async def call_action(request: web.Request) -> web.Response:
                 await router.transfer(call_id, body.req_text("to", max_len=60))
             except ValueError as exc:
                 return error(422, "invalid", "to", str(exc))
+        elif action == "consult":
+            body = await read_json(request)
+            body.only("to")
+            kind, _, extension = body.req_text("to", max_len=60).partition(":")
+            if kind != "ext":
+                return error(422, "invalid", "to", "a colleague's phone: ext:EXTENSION")
+            try:
+                await router.consult(call_id, extension)
+            except ValueError as exc:
+                return error(422, "invalid", "to", str(exc))
+        elif action == "complete_transfer":
+            try:
+                await router.complete_transfer(call_id)
+            except ValueError as exc:
+                return error(409, "not_ready", "call_id", str(exc))
         elif action == "recording":
             body = await read_json(request)
             body.only("action")
@@ -164,7 +180,8 @@ async def call_action(request: web.Request) -> web.Response:
                 return error(422, "invalid", "action", "start, pause or resume")
             await router.recording(call_id, what)
         else:
-            return error(404, "not_found", "action", "hangup, hold, unhold, transfer, recording")
+            return error(404, "not_found", "action", "hangup, hold, unhold, transfer, consult, "
+                         "complete_transfer, recording")
     except LookupError as exc:
         return error(409, "not_in_progress", "call_id", str(exc))
     except AriError as exc:

@@ -20,9 +20,10 @@ from control.crm import routes as crm_routes
 from control.db import Database
 from control.events import websocket as events_websocket
 from control.events.bus import EventBus, make_bus
+from control.provisioning import routes as dialplan_routes
+from control.provisioning.dialplan import apply_data_change
 from control.secrets import Secrets
 from control.settings import Settings
-from control.stack.manager import Stack
 from control.telephony.ami import AmiClient
 from control.telephony.ari import AriClient
 from control.web import routes as web_routes
@@ -35,6 +36,7 @@ BUS = web.AppKey("bus", EventBus)
 AMI = web.AppKey("ami", AmiClient)
 ARI = web.AppKey("ari", AriClient)
 ROUTER = web.AppKey("router", Router)
+CRM = web.AppKey("crm", CrmLink)
 
 
 async def health(request: web.Request) -> web.Response:
@@ -64,6 +66,7 @@ def _ping_db(db: Database) -> None:
 async def _startup(app: web.Application) -> None:
     await app[BUS].start()
     app[AMI].start()
+    app[CRM].start()  # replays CRM writes deferred while the database was away
     app[ROUTER].start()
     app[ARI].start()
 
@@ -72,6 +75,7 @@ async def _cleanup(app: web.Application) -> None:
     app[AMI].close()
     await app[ROUTER].close()
     await app[ARI].close()
+    await app[CRM].close()
     await app[BUS].close()
     app[DB].dispose()
 
@@ -86,13 +90,15 @@ def create_app(settings: Settings) -> web.Application:
     app[ARI] = AriClient(f"http://127.0.0.1:{settings.ports.ari}", "aitcomms",
                          secrets["ARI_PASSWORD"], settings.stasis_app)
     store = AcdStore(app[DB])
+    app[CRM] = CrmLink(app[DB])  # its outbox: var/crm-outbox.jsonl
     app[ROUTER] = Router(app[ARI], store, app[BUS],
                          recordings_spool=settings.asterisk_dir / "spool" / "recording",
-                         recordings_dir=settings.recordings_dir, crm=CrmLink(app[DB]))
+                         recordings_dir=settings.recordings_dir, crm=app[CRM])
     acd_routes.setup_routes(app, store, app[ROUTER],
-                            apply=lambda: Stack(settings).apply(app[DB]))
+                            apply=lambda: apply_data_change(settings, app[DB], "api"))
     auth_routes.setup_routes(app)
     crm_routes.setup_routes(app)
+    dialplan_routes.setup_routes(app)  # dialplan versions (admin page)
     events_websocket.setup_routes(app)  # after auth: it needs the JWT secret
     openapi.setup_routes(app)
     web_routes.setup_routes(app)  # the browser UI at / and its softphone credentials

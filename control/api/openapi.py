@@ -102,12 +102,34 @@ POLICY = _obj({
 }, ("customer_id", "type", "carrier", "start_date", "end_date", "premium"))
 
 
+PRODUCT_TYPE = {"type": "string", "enum": ["auto", "home", "life", "health"]}
+PRODUCT = _obj({"code": _str(20, pattern=r"^[A-Za-z0-9][A-Za-z0-9_-]{1,19}$"),
+                "name": _str(120), "type": PRODUCT_TYPE, "carrier": _str(80),
+                "base_premium": AMOUNT, "active": {"type": "boolean"}},
+               ("code", "name", "type", "carrier", "base_premium"))
+CAMPAIGN_STATUS = {"type": "string", "enum": ["planned", "active", "paused", "finished"]}
+CAMPAIGN = _obj({"name": _str(120),
+                 "channel": {"type": "string",
+                             "enum": ["phone", "email", "web", "social", "referral"]},
+                 "start_date": DATE, "end_date": DATE, "status": CAMPAIGN_STATUS,
+                 "product_id": _int()}, ("name", "channel", "start_date"))
+LEAD_STATUS = {"type": "string",
+               "enum": ["new", "contacted", "qualified", "converted", "lost"]}
+LEAD = _obj({"name": _str(160), "phone": _str(40), "email": _str(),
+             "source": _str(40, pattern=r"^[a-z][a-z0-9_-]{0,39}$"),
+             "product_interest": PRODUCT_TYPE, "agent_extension": EXTENSION,
+             "campaign_id": _int(), "notes": _str(4000)}, ("name",))
+
+
 def paths() -> dict[str, dict[str, Schema]]:
     return {
         # -- auth ---------------------------------------------------------------
         "/api/v1/auth/login": {"post": _op(
-            "Log in: access and refresh tokens", "auth",
-            body=_obj({"email": _str(), "password": _str(1024)}, ("email", "password")))},
+            "Log in: access and refresh tokens. A user with two-factor (aitcomms user totp) "
+            "also sends totp, the 6-digit RFC 6238 code: 401 totp_required without it, "
+            "totp_invalid when wrong", "auth",
+            body=_obj({"email": _str(), "password": _str(1024),
+                       "totp": _str(16, pattern=r"^[0-9 ]*$")}, ("email", "password")))},
         "/api/v1/auth/refresh": {"post": _op(
             "New token pair for a refresh token (rotated)", "auth",
             body=_obj({"refresh_token": _str(4096)}, ("refresh_token",)))},
@@ -208,6 +230,56 @@ def paths() -> dict[str, dict[str, Schema]]:
         "/api/v1/tasks/{id}/complete": {"post": _op(
             "Complete a task", "tasks", params=ID, body=_obj({"notes": _str(4000)}),
             body_required=False)},
+        # -- sales: products, campaigns, leads (seed 002) ---------------------------
+        "/api/v1/products": {
+            "get": _op("Products the broker sells", "sales", params=(
+                {"name": "active", "in": "query",
+                 "schema": {"type": "string", "enum": ["true", "false"]}},
+                {"name": "type", "in": "query", "schema": PRODUCT_TYPE})),
+            "post": _op("Create a product", "sales", body=PRODUCT, ok=201),
+        },
+        "/api/v1/products/{id}": {
+            "get": _op("A product", "sales", params=ID),
+            "patch": _op("Change a product's name, carrier, base premium or active flag",
+                         "sales", params=ID, body=_obj({
+                             k: PRODUCT["properties"][k]
+                             for k in ("name", "carrier", "base_premium", "active")})),
+        },
+        "/api/v1/campaigns": {
+            "get": _op("Campaigns, newest first", "sales", params=(
+                {"name": "status", "in": "query", "schema": CAMPAIGN_STATUS},)),
+            "post": _op("Create a campaign", "sales", body=CAMPAIGN, ok=201),
+        },
+        "/api/v1/campaigns/{id}": {
+            "get": _op("A campaign", "sales", params=ID),
+            "patch": _op("Change a campaign (end_date, product_id: null clears)", "sales",
+                         params=ID, body=_obj(CAMPAIGN["properties"])),
+        },
+        "/api/v1/leads": {
+            "get": _op("Leads, newest first (agents: own and unassigned)", "sales", params=(
+                {"name": "status", "in": "query", "schema": LEAD_STATUS},
+                {"name": "agent", "in": "query", "schema": EXTENSION},
+                {"name": "campaign_id", "in": "query", "schema": _int()},
+                {"name": "q", "in": "query", "schema": _str(100)},
+                {"name": "limit", "in": "query", "schema": _int(1, 500)})),
+            "post": _op("Create a lead (agents: for themselves or unassigned)", "sales",
+                        body=LEAD, ok=201),
+        },
+        "/api/v1/leads/{id}": {
+            "get": _op("A lead (agents: own or unassigned)", "sales", params=ID),
+            "patch": _op(
+                "Work a lead: status new → contacted → qualified, or lost (lost → contacted); "
+                "details, notes (appended); agent (agents: take or release only). An agent "
+                "working an unassigned lead takes it", "sales", params=ID,
+                body=_obj({**{k: v for k, v in LEAD["properties"].items() if k != "source"},
+                           "status": {"type": "string",
+                                      "enum": ["contacted", "qualified", "lost"]}})),
+        },
+        "/api/v1/leads/{id}/convert": {"post": _op(
+            "Convert a contacted or qualified lead into a customer (or link it to the "
+            "customer with its phone or e-mail): 201 if created, 200 if linked", "sales",
+            params=ID, body=_obj({"dni": _str(20), "language": _str(8)}),
+            body_required=False, ok=201)},
         # -- analytics ------------------------------------------------------------
         "/api/v1/analytics/calls": {"get": _op(
             "Calls of the period: total, answered, abandoned, averages, service level",
@@ -252,11 +324,13 @@ def paths() -> dict[str, dict[str, Schema]]:
                           params=(_path_param("name", _str(40)),
                                   _path_param("extension", EXTENSION)))},
         "/api/v1/calls/{call_id}/{action}": {"post": _op(
-            "Call control: hangup, hold, unhold, transfer {to: ext:N|queue:NAME}, "
+            "Call control: hangup, hold, unhold, transfer {to: ext:N|queue:NAME} (blind), "
+            "consult {to: ext:N} then complete_transfer (attended), "
             "recording {action: start|pause|resume}", "acd", ok=202,
             params=(_path_param("call_id", _str(36)),
                     _path_param("action", {"type": "string", "enum": [
-                        "hangup", "hold", "unhold", "transfer", "recording"]})),
+                        "hangup", "hold", "unhold", "transfer", "consult",
+                        "complete_transfer", "recording"]})),
             body=_obj({"to": _str(60), "action": {"type": "string",
                                                    "enum": ["start", "pause", "resume"]}}, ()),
             body_required=False)},
@@ -265,6 +339,22 @@ def paths() -> dict[str, dict[str, Schema]]:
             ok=202,
             body=_obj({"mode": {"type": "string", "enum": ["listen", "whisper", "barge"]},
                        "call_id": _str(36)}, ("mode", "call_id")))},
+        # -- dialplan versions (the admin page; `aitcomms dialplan`) ---------------
+        "/api/v1/dialplan/versions": {"get": _op(
+            "Stored dialplan versions, oldest first, and which one Asterisk runs", "dialplan")},
+        "/api/v1/dialplan/versions/{id}": {"get": _op(
+            "One dialplan version: its diff from the one before and its text", "dialplan",
+            params=ID)},
+        "/api/v1/dialplan/versions/{id}/rollback": {"post": _op(
+            "Put that version back: check, write, reload, verify, store as a new version",
+            "dialplan", params=ID, ok=201)},
+        "/api/v1/dialplan/diff": {"get": _op(
+            "What apply would change: the running dialplan against the rendered one",
+            "dialplan")},
+        "/api/v1/dialplan/apply": {"post": _op(
+            "Validate, write, reload, verify and store the rendered dialplan (200 and "
+            "version null when nothing changed, 422 with the errors when invalid)",
+            "dialplan", ok=201)},
         # -- live events and this document ------------------------------------------
         "/api/v1/events": {"get": _op(
             "Websocket of live events {id, type, ts, data}; token as ?token= or header",

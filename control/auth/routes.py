@@ -27,11 +27,12 @@ async def login(request: web.Request) -> web.Response:
     body = await read_json(request)
     email = body.req_text("email")
     password = body.req_text("password", max_len=1024)
+    code = body.text("totp", max_len=16)  # two-factor code, for users who have it
     db, secret = database(request), request.app[JWT_SECRET]
 
     def run() -> TokenPair | AuthError:
         with db.session() as session:
-            return service.login(session, secret, email, password)
+            return service.login(session, secret, email, password, totp=code)
 
     return _pair_or_raise(await asyncio.to_thread(run))
 

@@ -11,6 +11,8 @@
 - Lock-out: the 5th failed login in a row locks the account for 30 s, each
   further failure doubles that, up to 15 minutes; a good login resets it. A
   locked account is refused before its password is checked.
+- Two-factor (optional, per user): with a TOTP secret (``aitcomms user totp``)
+  login also needs the current RFC 6238 code; a wrong code is a failed login.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from control.acd.models import Agent
+from control.auth import totp as _totp
 from control.auth.audit import Actor, record
 from control.auth.models import RefreshToken, Role, User
 from control.crm.identity import DuplicateValue, normalise_email
@@ -190,10 +193,22 @@ def _lock_for(failures: int) -> timedelta:
     return min(FIRST_LOCK * (2 ** min(doublings, 10)), LONGEST_LOCK)
 
 
+def _failed(session: Session, user: User, now: datetime) -> None:
+    user.failed_logins += 1
+    if user.failed_logins >= MAX_FAILED_LOGINS:
+        user.locked_until = now + _lock_for(user.failed_logins)
+        record(session, Actor(user.email, user.id), "lock", "users", user.id,
+               after={"failed_logins": user.failed_logins,
+                      "locked_until": user.locked_until.isoformat()})
+
+
 def login(session: Session, secret: str, email: str, password: str,
-          now: datetime | None = None) -> TokenPair | AuthError:
+          now: datetime | None = None, totp: str | None = None) -> TokenPair | AuthError:
     """A token pair, or the refusal. The refusal is returned, not raised: a
-    failed attempt must still be committed (the failure count is the lock-out)."""
+    failed attempt must still be committed (the failure count is the lock-out).
+    A user with two-factor also needs ``totp``: without it the answer is
+    ``totp_required`` (not a failure: the client asks for the code), with a
+    wrong one ``totp_invalid`` (a failure)."""
     now = now or _now()
     user = session.scalar(select(User).where(User.email == email.strip().lower()))
     if user is None or not user.active:
@@ -207,13 +222,15 @@ def login(session: Session, secret: str, email: str, password: str,
     try:
         HASHER.verify(user.password_hash, password)
     except (VerificationError, InvalidHashError):
-        user.failed_logins += 1
-        if user.failed_logins >= MAX_FAILED_LOGINS:
-            user.locked_until = now + _lock_for(user.failed_logins)
-            record(session, Actor(user.email, user.id), "lock", "users", user.id,
-                   after={"failed_logins": user.failed_logins,
-                          "locked_until": user.locked_until.isoformat()})
+        _failed(session, user, now)
         return AuthError("invalid_credentials", "wrong e-mail or password")
+    if user.totp_secret:
+        if not totp:
+            return AuthError("totp_required", "send the code of your authenticator app "
+                                              "as totp")
+        if not _totp.verify(user.totp_secret, totp, now.timestamp()):
+            _failed(session, user, now)
+            return AuthError("totp_invalid", "wrong or expired two-factor code")
     if HASHER.check_needs_rehash(user.password_hash):
         user.password_hash = hash_password(password)
     user.failed_logins = 0
@@ -264,6 +281,17 @@ def logout(session: Session, secret: str, refresh_token: str,
     if row.revoked_at is None:
         row.revoked_at = now or _now()
     return None
+
+
+def enable_totp(session: Session, *, actor: Actor, email: str) -> str:
+    """Give a user a new TOTP secret (replacing any): its otpauth:// URI, to
+    be shown once. The secret itself is not audited."""
+    user = session.scalar(select(User).where(User.email == normalise_email(email)))
+    if user is None:
+        raise InvalidInput("email", f"no user {email.strip().lower()}")
+    user.totp_secret = _totp.new_secret()
+    record(session, actor, "enable_totp", "users", user.id, after={"totp": True})
+    return _totp.otpauth_uri(user.totp_secret, user.email)
 
 
 def get_user(session: Session, user_id: int) -> User | None:

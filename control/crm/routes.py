@@ -9,7 +9,7 @@ from aiohttp import web
 
 from control.api.http import database, json_response, path_int, query_int, read_json
 from control.auth.middleware import PRINCIPAL, install
-from control.crm import book_routes, customers, desk_routes, report_routes
+from control.crm import book_routes, customers, desk_routes, report_routes, sales_routes
 
 
 async def search(request: web.Request) -> web.Response:
@@ -85,3 +85,4 @@ def setup_routes(app: web.Application) -> None:
     book_routes.setup_routes(app)
     desk_routes.setup_routes(app)
     report_routes.setup_routes(app)
+    sales_routes.setup_routes(app)  # leads, campaigns, products (seed 002)

@@ -1,7 +1,9 @@
 """Demo data in Spanish (``aitcomms db seed``): a handful of customers of the
-broker with a policy of each line, a claim, a quote, past calls and tasks.
+broker with a policy of each line, a claim, a quote, past calls and tasks;
+and for sales (seed 002) products, campaigns and leads.
 
-Idempotent: a customer whose DNI is already there is left as it is. No users
+Idempotent: a customer whose DNI is already there is left as it is, and so
+is a product by code, a campaign by name, a lead by phone. No users
 are seeded: there are no default passwords (``aitcomms user add``).
 """
 
@@ -16,7 +18,10 @@ from sqlalchemy.orm import Session
 
 from control.auth.audit import SEED, record
 from control.crm.customers import create_customer, create_policy, create_task, record_interaction
+from control.crm.identity import normalise_phone
 from control.crm.models import Claim, Customer, Quote
+from control.crm.pipeline import create_campaign, create_lead, create_product
+from control.crm.sales import Campaign, Lead, Product
 
 CUSTOMERS: list[dict[str, Any]] = [
     {"name": "María Rodríguez Sánchez", "phones": ["+34 612 345 678", "+34 912 345 678"],
@@ -106,7 +111,68 @@ def seed(session: Session, now: datetime | None = None) -> list[str]:
             session.add(quote)
             session.flush()
             record(session, SEED, "create", "quotes", quote.id, after=quote.as_dict())
+    seed_sales(session)
     return added
+
+
+PRODUCTS: list[dict[str, Any]] = [
+    {"code": "AUT-TR-MAP", "name": "Auto todo riesgo con franquicia", "type": "auto",
+     "carrier": "Mapfre", "base_premium": "400.00"},
+    {"code": "HOG-PLUS-AXA", "name": "Hogar Plus", "type": "home", "carrier": "AXA",
+     "base_premium": "150.00"},
+    {"code": "VID-RIE-ALL", "name": "Vida riesgo", "type": "life", "carrier": "Allianz",
+     "base_premium": "240.00"},
+    {"code": "SAL-COMP-SAN", "name": "Salud completo con dental", "type": "health",
+     "carrier": "Sanitas", "base_premium": "816.00"},
+]
+
+# (name, channel, status, product code, start, end)
+CAMPAIGNS: list[tuple[str, str, str, str, date, date | None]] = [
+    ("Renove Auto Primavera 2026", "phone", "active", "AUT-TR-MAP", date(2026, 3, 1),
+     date(2026, 12, 31)),
+    ("Hogar Seguro Web", "web", "active", "HOG-PLUS-AXA", date(2026, 1, 15), None),
+    ("Salud Empresas Otoño", "email", "planned", "SAL-COMP-SAN", date(2026, 12, 1),
+     date(2027, 2, 28)),
+]
+
+LEADS: list[dict[str, Any]] = [
+    {"name": "Javier Moreno Castro", "phone": "+34 611 223 344",
+     "email": "javier.moreno@example.es", "source": "campaign", "product_interest": "auto",
+     "campaign": "Renove Auto Primavera 2026", "notes": "Quiere comparar con su póliza actual."},
+    {"name": "Lucía Romero Vidal", "phone": "+34 622 334 455", "source": "web",
+     "product_interest": "home", "campaign": "Hogar Seguro Web", "agent_extension": "1001",
+     "notes": "Piso de 80 m² en Sevilla, pide llamada por la tarde."},
+    {"name": "Andrés Torres Ibáñez", "phone": "+34 633 445 566", "source": "referral",
+     "product_interest": "life", "notes": "Recomendado por María Rodríguez."},
+    {"name": "Elena Navarro Ortiz", "phone": "+34 644 556 677",
+     "email": "elena.navarro@example.es", "source": "inbound_call",
+     "product_interest": "health"},
+]
+
+
+def seed_sales(session: Session) -> None:
+    """Products, campaigns and leads of the sales demo, what is missing of them."""
+    products: dict[str, int] = {}
+    for p in PRODUCTS:
+        found = session.scalar(select(Product.id).where(Product.code == p["code"]))
+        products[p["code"]] = found or create_product(session, actor=SEED, **p).id
+    campaigns: dict[str, int] = {}
+    for name, channel, status, code, start, end in CAMPAIGNS:
+        found = session.scalar(select(Campaign.id).where(Campaign.name == name))
+        campaigns[name] = found or create_campaign(
+            session, actor=SEED, name=name, channel=channel, status=status, start_date=start,
+            end_date=end, product_id=products[code]).id
+    for data in LEADS:
+        lead = dict(data)
+        agent = lead.pop("agent_extension", None)
+        campaign = lead.pop("campaign", None)
+        if session.scalar(select(Lead.id).where(Lead.phone == normalise_phone(lead["phone"]))):
+            continue
+        row = create_lead(session, actor=SEED, own_extension=None,
+                          campaign_id=campaigns[campaign] if campaign else None, **lead)
+        if agent:  # the demo agent of the README; it may not be provisioned yet
+            row.agent_extension = agent
+            session.flush()
 
 
 def _maria_history(session: Session, customer: Customer, now: datetime) -> None:

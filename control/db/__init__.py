@@ -56,6 +56,7 @@ def make_engine(url: str) -> Engine:
 class Database:
     def __init__(self, settings: Settings) -> None:
         self.url = _normalise_url(settings.database_url)
+        self.var_dir = settings.var_dir  # where files that go with it live (CRM outbox)
         self.engine = make_engine(self.url)
         self._factory = sessionmaker(self.engine, expire_on_commit=False)
 

@@ -357,6 +357,19 @@ def apply(settings: Settings, db: Database, author: str | None = None
                   author=author or _author()), v
 
 
+def apply_data_change(settings: Settings, db: Database,
+                      author: str | None = None) -> list[Path]:
+    """After agents, trunks, DIDs or queues changed: re-render, reload what
+    changed (Stack.apply), and keep the resulting dialplan as a version, so
+    that history shows every dialplan Asterisk ran and any can be restored."""
+    previous = running_text(settings)
+    changed = Stack(settings).apply(db)
+    text = running_text(settings)
+    if text != previous:
+        _store(db, text=text, previous=previous, action="data", author=author or _author())
+    return changed
+
+
 def history(db: Database) -> list[DialplanVersion]:
     with db.session() as session:
         rows = list(session.scalars(select(DialplanVersion).order_by(DialplanVersion.id)))

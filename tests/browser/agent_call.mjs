@@ -5,7 +5,7 @@
 // reached and waits for a line on stdin (`go`) where the test has to act
 // (place the SIPp call, measure RTP) before the next stage.
 // Env: BASE_URL, EMAIL, PASSWORD, ARTIFACTS (screenshots), CUSTOMER (name),
-//      DISPOSITION, NOTES.
+//      DISPOSITION, NOTES, QUOTE_* (the vehicle and driver of the quote).
 import { createInterface } from 'node:readline';
 import { mkdirSync } from 'node:fs';
 import { createRequire } from 'node:module';
@@ -76,9 +76,38 @@ try {
   await page.screenshot({ path: `${shots}/04-talking.png` });
   step('answered', { rtp: rtp1 });
   await waitGo();
+
+  // 4. during the call: an auto quote for the customer, priced, then accepted
+  await tid('quote').waitFor({ timeout: 10000 });
+  await tid('quote-product').selectOption('auto');
+  await tid('quote-carrier').selectOption(env.QUOTE_CARRIER);
+  await tid('quote-vehicle-year').fill(env.QUOTE_YEAR);
+  await tid('quote-vehicle-make').fill(env.QUOTE_MAKE);
+  await tid('quote-vehicle-model').fill(env.QUOTE_MODEL);
+  await tid('quote-vehicle-plate').fill(env.QUOTE_PLATE);
+  await tid('quote-driver-age').fill(env.QUOTE_AGE);
+  await tid('quote-driver-experience').fill(env.QUOTE_EXPERIENCE);
+  await tid('quote-driver-claims').fill('0');
+  await tid('quote-submit').click();
+  await tid('quote-premium').waitFor({ timeout: 10000 });
+  const quoted = {
+    number: await tid('quote-number').innerText(),
+    premium: await tid('quote-premium').getAttribute('data-premium'),
+    breakdown: await tid('quote-breakdown').locator('tr').evaluateAll((rows) => rows.map((r) => [r.dataset.factor || 'base', r.innerText])),
+    competitors: await tid('quote-competitors').innerText(),
+    state: await tid('call-state').getAttribute('data-state'),
+  };
+  await page.screenshot({ path: `${shots}/05-quote.png` });
+  await tid('quote-accept').click();
+  await tid('quote-policy').waitFor({ timeout: 10000 });
+  quoted.policy = await tid('quote-policy').getAttribute('data-number');
+  quoted.policyText = await tid('quote-policy').innerText();
+  await page.screenshot({ path: `${shots}/06-policy.png` });
+  step('quoted', quoted);
+  await waitGo();
   const rtp2 = await page.evaluate(() => window.aitcommsPhone.rtpStats());
 
-  // 4. hang up, wrap-up with a disposition
+  // 5. hang up, wrap-up with a disposition
   await tid('hangup').click();
   await page.locator('[data-testid="call-state"][data-state="idle"]').waitFor({ timeout: 10000 });
   await tid('disposition').waitFor({ timeout: 15000 });
@@ -86,16 +115,16 @@ try {
   const countdown = await tid('wrapup-countdown').innerText();
   await tid('disposition').selectOption(env.DISPOSITION);
   await tid('notes').fill(env.NOTES);
-  await page.screenshot({ path: `${shots}/05-wrapup.png` });
+  await page.screenshot({ path: `${shots}/07-wrapup.png` });
   await tid('save-wrapup').click();
   await page.locator('[data-testid="wrapup-result"][data-saved="1"]').waitFor({ timeout: 10000 });
-  await page.screenshot({ path: `${shots}/06-saved.png` });
+  await page.screenshot({ path: `${shots}/08-saved.png` });
   step('saved', { rtp: rtp2, countdown });
 
-  // 5. an agent does not get the wallboard
+  // 6. an agent does not get the wallboard
   await page.goto(`${env.BASE_URL}/wallboard`);
   await tid('forbidden').waitFor({ timeout: 10000 });
-  await page.screenshot({ path: `${shots}/07-agent-forbidden-wallboard.png` });
+  await page.screenshot({ path: `${shots}/09-agent-forbidden-wallboard.png` });
   step('forbidden', { text: await tid('forbidden').innerText() });
 } catch (err) {
   if (page) await page.screenshot({ path: `${shots}/error.png` }).catch(() => {});

@@ -1,6 +1,6 @@
-"""The whole /api/v1 surface on a real aiohttp server, a temporary SQLite
-file and a given event bus, without Asterisk (no AMI, ARI or router): what
-the CRM, events and OpenAPI tests drive."""
+"""The whole /api/v1 surface on a real aiohttp server, a temporary database
+(SQLite unless a test gives one) and a given event bus, without Asterisk (no
+AMI, ARI or router): what the CRM, events and OpenAPI tests drive."""
 
 from __future__ import annotations
 
@@ -90,12 +90,14 @@ def build_app(settings: Settings, db: Database, bus: EventBus) -> web.Applicatio
 
 @asynccontextmanager
 async def api(tmp_path: Path, bus: EventBus | None = None,
-              db: Database | None = None) -> AsyncIterator[Api]:
-    """A running API with the users of seed_users (a fresh database unless one
-    is given: two instances may share one)."""
+              db: Database | None = None, seed: bool | None = None) -> AsyncIterator[Api]:
+    """A running API with the users of seed_users: on a fresh SQLite database
+    unless one is given (two instances may share one; a given database is
+    seeded only with seed=True, e.g. the empty one of the `database` fixture)."""
     own_db = db is None
     if db is None:
         db = sqlite_database(tmp_path)
+    if seed if seed is not None else own_db:
         seed_users(db)
     bus = bus or EventBus()
     settings = Settings(var_dir=tmp_path)

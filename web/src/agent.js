@@ -1,8 +1,9 @@
-// The agent desktop: softphone, status, screen pop, wrap-up.
+// The agent desktop: softphone, status, screen pop, quote during the call, wrap-up.
 import { api } from './api.js';
 import { EventStream } from './events.js';
 import { Softphone } from './softphone.js';
 import { h, clear, fmtDuration, parseTs } from './dom.js';
+import { quotePanel } from './quote.js';
 import { t, DISPOSITIONS, PAUSE_REASONS } from './i18n.js';
 
 const SIP_STATE = { registered: 'ok', connected: 'warn', connecting: 'warn', disconnected: 'bad', regFailed: 'bad', noPhone: 'bad' };
@@ -55,6 +56,8 @@ export function agentDesk(main, user) {
 
   const popBox = h('section', { class: 'pop', testid: 'screen-pop' });
   const wrapBox = h('section', { class: 'wrapup', testid: 'wrapup', hidden: true });
+  const quoteBox = h('div', { class: 'quote-box', hidden: true });
+  let quoteFor = null; // the call the quote form was built for
 
   main.append(h('div', { class: 'desk' },
     h('section', { class: 'panel' },
@@ -68,7 +71,7 @@ export function agentDesk(main, user) {
       h('div', { class: 'row' }, bAnswer, bReject, bHangup),
       h('div', { class: 'row' }, bHold, bMute),
       h('details', {}, h('summary', {}, t('keypad')), keypad)),
-    popBox, wrapBox));
+    popBox, quoteBox, wrapBox));
 
   // -- rendering --------------------------------------------------------------
   function render() {
@@ -92,7 +95,22 @@ export function agentDesk(main, user) {
     bMute.textContent = phone && phone.muted ? t('unmute') : t('mute');
     bMute.classList.toggle('on', !!(phone && phone.muted));
     renderPop();
+    renderQuote();
     tick();
+  }
+
+  // the quote form: once the call with a known customer is answered, built
+  // once per call (so that re-rendering keeps what the agent typed)
+  function renderQuote() {
+    const p = st.pop;
+    const known = p && p.customer_id && p.context && p.context.customer;
+    if (!known) { quoteBox.hidden = true; if (!p) { clear(quoteBox); quoteFor = null; } return; }
+    if (st.call === 'ringing' && quoteFor !== p.call_id) { quoteBox.hidden = true; return; }
+    if (quoteFor !== p.call_id) {
+      quoteFor = p.call_id;
+      clear(quoteBox).append(quotePanel({ call_id: p.call_id, customer_id: p.customer_id }));
+    }
+    quoteBox.hidden = false;
   }
 
   function tick() {
