@@ -160,9 +160,13 @@ async def test_attended_transfer(clean_stack: StackUnderTest) -> None:
             assert phones["1003"].rtp.energy(1000) < 50
             assert rtp.energy(700) < 50 and rtp.energy(440) < 500 and rtp.rms() > 100
 
+            live = api(stack, "/api/v1/calls/live")["calls"]
+            assert [(c["state"], c["agent_extension"]) for c in live] == [("answered", "1002")]
             status, body = api_post(stack, f"{path}/complete_transfer", {}, token)
             assert status == 202, body
             assert (await phones["1002"].result()).returncode == 0  # first agent left
+            live = api(stack, "/api/v1/calls/live")["calls"]
+            assert [(c["state"], c["agent_extension"]) for c in live] == [("answered", "1003")]
             await _listen(rtp, phones["1003"].rtp)
             assert rtp.energy(700) > 500 and phones["1003"].rtp.energy(1000) > 500
         finally:

@@ -472,6 +472,23 @@ class Router:
                  if c.queue == queue_name and not c.answered and not c.ended]
         return {"waiting": len(waits), "longest_wait_s": round(max(waits, default=0.0), 1)}
 
+    def live_calls(self) -> list[dict[str, Any]]:
+        """Calls in progress now (waiting, ringing, talking), for the wallboard."""
+        loop_now = asyncio.get_running_loop().time()
+        out = []
+        for call in sorted(self.calls.values(), key=lambda c: c.entered):
+            if call.ended:
+                continue
+            state = ("answered" if call.answered else
+                     "ringing" if call.ringing_agent else "waiting")
+            out.append({"id": call.id, "queue": call.queue, "state": state,
+                        "caller_number": call.caller_number, "customer_id": call.customer_id,
+                        "agent_extension": call.row.get("agent_extension") if call.answered
+                        else call.ringing_agent,
+                        "seconds": round(loop_now - call.entered, 1),
+                        "supervised": bool(call.supervisors)})
+        return out
+
     # -- call control: hangup, hold, transfer, recording -------------------------
 
     def _live(self, call_id: str) -> LiveCall:
@@ -586,8 +603,9 @@ class Router:
             self.by_channel.pop(old_channel, None)
             await self._safe("DELETE", f"/channels/{old_channel}")
         await self.hold(call_id, False)
-        await self._db(self.store.update_call, call.id, agent_extension=new_extension,
-                       agent_channel=new_channel)
+        call.row = await self._db(self.store.update_call, call.id,
+                                  agent_extension=new_extension,
+                                  agent_channel=new_channel) or call.row
         await self._db(self.store.record_decision, call.id, [], new_extension,
                        f"attended transfer from {old_extension} to {new_extension}")
         agent = await self._db(self.store.set_agent_status, new_extension,

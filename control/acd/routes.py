@@ -32,6 +32,11 @@ async def call_routing(request: web.Request) -> web.Response:
     return web.json_response({"call": call, "decisions": decisions})
 
 
+@require_role(Role.SUPERVISOR, Role.ADMIN)
+async def live_calls(request: web.Request) -> web.Response:
+    return web.json_response({"calls": request.app[ROUTER].live_calls()})
+
+
 async def list_agents(request: web.Request) -> web.Response:  # any signed-in user
     return web.json_response({"agents": await asyncio.to_thread(request.app[STORE].agents)})
 
@@ -195,6 +200,7 @@ def setup_routes(app: web.Application, store: AcdStore, router: Router,
     app[STORE] = store
     app[ROUTER] = router
     app[APPLY] = apply
+    app.router.add_get("/api/v1/calls/live", live_calls)
     app.router.add_get("/api/v1/queues", list_queues)
     app.router.add_post("/api/v1/queues", create_queue_route)
     app.router.add_put("/api/v1/queues/{name}/members/{extension}", set_queue_member)

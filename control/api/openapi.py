@@ -300,6 +300,9 @@ def paths() -> dict[str, dict[str, Schema]]:
             body=_obj({"status": {"type": "string",
                                   "enum": ["available", "paused", "logged_out"]},
                        "reason": _str(40)}, ("status",)))},
+        "/api/v1/calls/live": {"get": _op(
+            "Calls in progress: waiting, ringing or answered, with their queue, agent and "
+            "seconds since they entered", "acd")},
         "/api/v1/calls/{call_id}/routing": {"get": _op(
             "A call and every routing decision taken for it", "acd",
             params=(_path_param("call_id", _str(36)),))},
