@@ -302,14 +302,8 @@ async def test_bridged_call_is_recorded_with_both_parties(clean_stack: StackUnde
         call = caller(stack, "+34910000013", rtp, call_ms=5000)
         await call.start()
         async with Ami(stack.port("ami"), stack.secret("AMI_PASSWORD")) as ami:
-            async def bridged() -> list[str]:
-                for bridge in await ami.bridges():
-                    members = await ami.bridge_channels(bridge["BridgeUniqueid"])
-                    if len(members) >= 2:
-                        return members
-                return []
-
-            members = await ami.wait_for(bridged, timeout=10)
+            members = await ami.wait_for(
+                lambda: ami.bridge_holding("PJSIP/agent-1002-", "PJSIP/edge-"), timeout=10)
             assert members, "caller and agent never bridged"
             agent_chan = next(c for c in members if c.startswith("PJSIP/agent-1002-"))
             caller_chan = next(c for c in members if c.startswith("PJSIP/edge-"))
@@ -344,12 +338,8 @@ async def test_control_plane_dies_mid_call_and_comes_back(clean_stack: StackUnde
         first = caller(stack, "+34910000014", rtp, call_ms=25000)
         await first.start()
 
-        async def bridge_of_two() -> list[str]:
-            for bridge in await ami.bridges():
-                members = await ami.bridge_channels(bridge["BridgeUniqueid"])
-                if len(members) == 2:
-                    return members
-            return []
+        def bridge_of_two() -> Any:
+            return ami.bridge_holding(size=2)
 
         before = await ami.wait_for(bridge_of_two, timeout=10)
         assert any(c.startswith("PJSIP/agent-1002-") for c in before)
@@ -444,14 +434,8 @@ async def test_supervisor_listens_whispers_barges(clean_stack: StackUnderTest) -
         call = caller(stack, "+34910000016", rtp, call_ms=40000)
         await call.start()
         try:
-            async def two_party() -> list[str]:
-                for bridge in await ami.bridges():
-                    members = await ami.bridge_channels(bridge["BridgeUniqueid"])
-                    if len(members) == 2 and any(m.startswith("PJSIP/edge-") for m in members):
-                        return members
-                return []
-
-            members = await ami.wait_for(two_party, timeout=10)
+            members = await ami.wait_for(
+                lambda: ami.bridge_holding("PJSIP/edge-", size=2), timeout=10)
             agent_chan = next(c for c in members if c.startswith("PJSIP/agent-1002-"))
             caller_chan = next(c for c in members if c.startswith("PJSIP/edge-"))
             rtp.send_tone(await ami.rtp_address(caller_chan), 1000)
@@ -477,15 +461,8 @@ async def test_supervisor_listens_whispers_barges(clean_stack: StackUnderTest) -
                                         {"call_id": call_id, "mode": mode}, sup_token)
                 assert status == 202, body
 
-                async def sup_bridge() -> list[str]:
-                    for bridge in await ami.bridges():
-                        members = await ami.bridge_channels(bridge["BridgeUniqueid"])
-                        if any(m.startswith("PJSIP/agent-2001-") for m in members) and \
-                                any(m.startswith("Snoop/") for m in members):
-                            return members
-                    return []
-
-                sup_members = await ami.wait_for(sup_bridge, timeout=10)
+                sup_members = await ami.wait_for(
+                    lambda: ami.bridge_holding("PJSIP/agent-2001-", "Snoop/"), timeout=10)
                 assert sup_members, f"{mode}: no supervisor bridge with a snoop channel"
                 sup_chan = next(m for m in sup_members if m.startswith("PJSIP/agent-2001-"))
                 sup_rtp.send_tone(await ami.rtp_address(sup_chan), 2000)

@@ -25,14 +25,6 @@ from tests.test_acd import (
 from tests.test_calls import TRUNK_IP
 
 
-async def _bridge_with(ami: Ami, prefix: str) -> list[str]:
-    for bridge in await ami.bridges():
-        members = await ami.bridge_channels(bridge["BridgeUniqueid"])
-        if len(members) == 2 and any(m.startswith(prefix) for m in members):
-            return members
-    return []
-
-
 async def _listen(*endpoints: RtpEndpoint, seconds: float = 1.5) -> None:
     await asyncio.sleep(0.4)
     for e in endpoints:
@@ -52,7 +44,8 @@ async def test_hold_transfer_recording_pause_and_hangup(clean_stack: StackUnderT
         call = caller(stack, "+34910000017", rtp, call_ms=60000)
         await call.start()
         try:
-            members = await ami.wait_for(lambda: _bridge_with(ami, "PJSIP/agent-1002-"), 10)
+            members = await ami.wait_for(
+                lambda: ami.bridge_holding("PJSIP/agent-1002-", size=2), 10)
             assert members
             bridged_at = asyncio.get_running_loop().time()
             agent_chan = next(m for m in members if m.startswith("PJSIP/agent-1002-"))
@@ -84,7 +77,8 @@ async def test_hold_transfer_recording_pause_and_hangup(clean_stack: StackUnderT
             # blind transfer to 1003: the caller ends up bridged with 1003
             status, body = api_post(stack, f"{path}/transfer", {"to": "ext:1003"}, token)
             assert status == 202, body
-            members = await ami.wait_for(lambda: _bridge_with(ami, "PJSIP/agent-1003-"), 10)
+            members = await ami.wait_for(
+                lambda: ami.bridge_holding("PJSIP/agent-1003-", size=2), 10)
             assert members, "not bridged with 1003 after the transfer"
             assert (await phones["1002"].result()).returncode == 0  # its leg ended cleanly
             new_agent = next(m for m in members if m.startswith("PJSIP/agent-1003-"))
@@ -131,7 +125,8 @@ async def test_attended_transfer(clean_stack: StackUnderTest) -> None:
         call = caller(stack, "+34910000021", rtp, call_ms=60000)
         await call.start()
         try:
-            members = await ami.wait_for(lambda: _bridge_with(ami, "PJSIP/agent-1002-"), 10)
+            members = await ami.wait_for(
+                lambda: ami.bridge_holding("PJSIP/agent-1002-", size=2), 10)
             agent_chan = next(m for m in members if m.startswith("PJSIP/agent-1002-"))
             caller_chan = next(m for m in members if m.startswith("PJSIP/edge-"))
             rtp.send_tone(await ami.rtp_address(caller_chan), 1000)
@@ -143,14 +138,7 @@ async def test_attended_transfer(clean_stack: StackUnderTest) -> None:
             status, body = api_post(stack, f"{path}/consult", {"to": "ext:1003"}, token)
             assert status == 202, body
 
-            async def three_in_bridge() -> list[str]:
-                for bridge in await ami.bridges():
-                    found = await ami.bridge_channels(bridge["BridgeUniqueid"])
-                    if any(m.startswith("PJSIP/agent-1003-") for m in found):
-                        return found
-                return []
-
-            consult = await ami.wait_for(three_in_bridge, 10)
+            consult = await ami.wait_for(lambda: ami.bridge_holding("PJSIP/agent-1003-"), 10)
             assert consult and not any(m.startswith("PJSIP/edge-") for m in consult)
             colleague = next(m for m in consult if m.startswith("PJSIP/agent-1003-"))
             phones["1003"].rtp.send_tone(await ami.rtp_address(colleague), 700)

@@ -77,14 +77,7 @@ async def test_agent_registers_and_is_bridged_with_a_trunk_caller(
         call = caller(stack, "+34910000002", caller_rtp, call_ms=6000)
         await call.start()
         async with Ami(stack.port("ami"), stack.secret("AMI_PASSWORD")) as ami:
-            async def bridged() -> list[str]:
-                for bridge in await ami.bridges():
-                    members = await ami.bridge_channels(bridge["BridgeUniqueid"])
-                    if len(members) == 2:
-                        return members
-                return []
-
-            members = await ami.wait_for(bridged, timeout=10)
+            members = await ami.wait_for(lambda: ami.bridge_holding(size=2), timeout=10)
             assert members, "no bridge with both parties in Asterisk"
             agent_chan = next(c for c in members if c.startswith("PJSIP/agent-1001-"))
             caller_chan = next(c for c in members if c.startswith("PJSIP/edge-"))

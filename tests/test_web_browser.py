@@ -322,13 +322,8 @@ async def test_agent_takes_a_call_in_the_browser(ns_stack: StackUnderTest) -> No
         await sup.go()
         barged = await sup.step("barged", 30)
         async with Ami(stack.port("ami"), stack.secret("AMI_PASSWORD")) as ami:
-            async def sup_bridge() -> list[str]:
-                for bridge in await ami.bridges():
-                    members = await ami.bridge_channels(bridge["BridgeUniqueid"])
-                    if any(m.startswith(f"PJSIP/agent-{SUP_EXT}-") for m in members) and \
-                            any(m.startswith("Snoop/") for m in members):
-                        return members
-                return []
+            def sup_bridge() -> Any:
+                return ami.bridge_holding(f"PJSIP/agent-{SUP_EXT}-", "Snoop/")
 
             sup_members = await ami.wait_for(sup_bridge, timeout=10)
             assert sup_members, "no bridge of the supervisor's phone with a snoop channel"

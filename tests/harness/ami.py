@@ -40,6 +40,17 @@ class Ami:
         items = await self._list("BridgeInfo", "BridgeInfoChannel", BridgeUniqueid=bridge_id)
         return [i["Channel"] for i in items]
 
+    async def bridge_holding(self, *prefixes: str, size: int | None = None) -> list[str]:
+        """The channels of the first bridge holding a channel that starts with
+        each prefix (and exactly `size` channels, if given); [] if none."""
+        for bridge in await self.bridges():
+            members = await self.bridge_channels(bridge["BridgeUniqueid"])
+            if size is not None and len(members) != size:
+                continue
+            if all(any(m.startswith(p) for m in members) for p in prefixes):
+                return members
+        return []
+
     async def getvar(self, channel: str, variable: str) -> str:
         reply = await self.manager.send_action(
             {"Action": "Getvar", "Channel": channel, "Variable": variable})
