@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import random
 import re
 import signal
 import urllib.error
@@ -24,6 +23,7 @@ from sqlalchemy import text
 from control.db import Database
 from tests.conftest import StackUnderTest
 from tests.harness.ami import Ami
+from tests.harness.ports import sip_port
 from tests.harness.rtp import RtpEndpoint, goertzel
 from tests.harness.sipp import Sipp, SippResult, scenario
 from tests.test_calls import TRUNK_IP, caller, register
@@ -47,7 +47,7 @@ async def agent_phones(stack: StackUnderTest, *extensions: str,
     try:
         for ext in extensions:
             rtp = await RtpEndpoint.open()
-            port = random.randrange(31000, 39000)
+            port = sip_port()
             name = "agent_noanswer" if ext in noanswer else "agent"
             sipp = Sipp(scenario(name), stack.sip_target, local_port=port,
                         keys={"rtp_port": rtp.port})
@@ -185,7 +185,7 @@ async def test_ring_no_answer_moves_on_paused_never_rung_wrapup_respected(
 
         # a second caller while 1002 is in wrap-up waits for the wrap-up to end
         phone2_rtp = await RtpEndpoint.open()
-        port = random.randrange(31000, 39000)
+        port = sip_port()
         second_phone = Sipp(scenario("agent"), stack.sip_target, local_port=port,
                             keys={"rtp_port": phone2_rtp.port})
         await second_phone.start()
@@ -425,7 +425,7 @@ async def test_supervisor_listens_whispers_barges(clean_stack: StackUnderTest) -
     async with agent_phones(stack, "1002") as phones, \
             Ami(stack.port("ami"), stack.secret("AMI_PASSWORD")) as ami:
         sup_rtp = await RtpEndpoint.open()
-        sup_port = random.randrange(31000, 39000)
+        sup_port = sip_port()
         sup_phone = Sipp(scenario("agent"), stack.sip_target, local_port=sup_port, calls=3,
                          keys={"rtp_port": sup_rtp.port})
         await sup_phone.start()

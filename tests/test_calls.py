@@ -7,10 +7,10 @@ Roles by source address (all loopback): agents' phones 127.0.0.1, the trunk
 from __future__ import annotations
 
 import asyncio
-import random
 
 from tests.conftest import StackUnderTest
 from tests.harness.ami import Ami
+from tests.harness.ports import sip_port
 from tests.harness.rtp import RtpEndpoint
 from tests.harness.sipp import Sipp, scenario
 
@@ -19,15 +19,11 @@ FLOODER_IP = "127.0.0.3"
 STRANGER_IP = "127.0.0.4"
 
 
-def _port() -> int:
-    return random.randrange(31000, 39000)
-
-
 def caller(stack: StackUnderTest, number: str, rtp: RtpEndpoint, *, ip: str = TRUNK_IP,
            call_ms: int = 4000, auth: tuple[str, str] | None = None,
            from_user: str = "34600111222") -> Sipp:
     return Sipp(scenario("caller", call_ms=call_ms), stack.sip_target, local_ip=ip,
-                local_port=_port(), service=number, auth=auth,
+                local_port=sip_port(ip), service=number, auth=auth,
                 timeout_s=call_ms // 1000 + 30,
                 keys={"caller": from_user, "rtp_port": rtp.port})
 
@@ -35,7 +31,7 @@ def caller(stack: StackUnderTest, number: str, rtp: RtpEndpoint, *, ip: str = TR
 async def register(stack: StackUnderTest, ext: str, password: str, contact_port: int,
                    expect: int = 200) -> int:
     result = await Sipp(scenario("register", expect=expect, hold_ms=0), stack.sip_target,
-                        local_port=_port(), auth=(ext, password),
+                        local_port=sip_port(), auth=(ext, password),
                         keys={"user": ext, "contact_port": contact_port, "expires": 300}).run()
     return result.returncode
 
@@ -66,7 +62,7 @@ async def test_agent_registers_and_is_bridged_with_a_trunk_caller(
     stack.aitcomms("did", "add", "+34910000002", "--to", "ext:1001")
 
     agent_rtp, caller_rtp = await RtpEndpoint.open(), await RtpEndpoint.open(TRUNK_IP)
-    agent_port = _port()
+    agent_port = sip_port()
     agent = Sipp(scenario("agent"), stack.sip_target, local_port=agent_port,
                  keys={"rtp_port": agent_rtp.port})
     await agent.start()
@@ -104,7 +100,7 @@ async def test_agent_calls_agent_with_digest_auth(clean_stack: StackUnderTest) -
     stack.aitcomms("agent", "add", "1001", "--name", "Ana", "--password", "ana-secret-1")
     stack.aitcomms("agent", "add", "1002", "--name", "Luis", "--password", "luis-secret-2")
     rtp_1001, rtp_1002 = await RtpEndpoint.open(), await RtpEndpoint.open()
-    port_1001 = _port()
+    port_1001 = sip_port()
     phone = Sipp(scenario("agent"), stack.sip_target, local_port=port_1001,
                  keys={"rtp_port": rtp_1001.port})
     await phone.start()
@@ -125,10 +121,10 @@ async def test_agent_calls_agent_with_digest_auth(clean_stack: StackUnderTest) -
 async def test_wrong_password_is_refused_and_not_registered(clean_stack: StackUnderTest) -> None:
     stack = clean_stack
     stack.aitcomms("agent", "add", "1001", "--name", "Ana", "--password", "ana-secret-1")
-    assert await register(stack, "1001", "not-the-password", _port(), expect=403) == 0
+    assert await register(stack, "1001", "not-the-password", sip_port(), expect=403) == 0
     assert "not found" in stack.kamcmd("ul.lookup", "location", "1001").lower()
     # an unknown user is refused too
-    assert await register(stack, "1999", "whatever-pass", _port(), expect=403) == 0
+    assert await register(stack, "1999", "whatever-pass", sip_port(), expect=403) == 0
     assert "auth refused" in stack.log("kamailio")
 
 
@@ -138,7 +134,7 @@ async def test_stranger_cannot_use_a_trunk_did(clean_stack: StackUnderTest) -> N
     stack.aitcomms("did", "add", "+34910000001", "--to", "ivr:welcome")
     # the same INVITE from an address that is not the trunk: challenged, never routed
     stranger = Sipp(scenario("flood"), stack.sip_target, local_ip=STRANGER_IP,
-                    local_port=_port(), service="+34910000001")
+                    local_port=sip_port(STRANGER_IP), service="+34910000001")
     result = await stranger.run()
     assert result.returncode == 0 and result.successful == 1, result.output  # got its 407
     async with Ami(stack.port("ami"), stack.secret("AMI_PASSWORD")) as ami:
@@ -151,7 +147,7 @@ async def test_flood_is_throttled_while_a_real_caller_gets_through(
     stack.aitcomms("trunk", "add", "carrier", "--host", TRUNK_IP)
     stack.aitcomms("did", "add", "+34910000001", "--to", "ivr:welcome")
     flood = Sipp(scenario("flood"), stack.sip_target, local_ip=FLOODER_IP,
-                 local_port=_port(), service="+34910000001", calls=300, rate=100,
+                 local_port=sip_port(FLOODER_IP), service="+34910000001", calls=300, rate=100,
                  timeout_s=30, extra=["-l", "300"])
     await flood.start()
     await asyncio.sleep(1.5)

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import random
 import shutil
 import subprocess
 import sys
@@ -27,6 +26,7 @@ from control.db import Database
 from tests.conftest import ROOT, StackUnderTest
 from tests.harness.ami import Ami
 from tests.harness.dtmf import dtmf_pcap
+from tests.harness.ports import media_port, sip_port
 from tests.harness.sipp import Sipp, scenario
 from tests.test_calls import TRUNK_IP
 
@@ -166,9 +166,9 @@ async def call(presses: list[tuple[float, str]], *, wait_ms: int = 1200, call_ms
     """A trunk call to the test DID pressing keys; returns SIPp's output."""
     pcap = dtmf_pcap(presses)
     sipp = Sipp(scenario("ivr_caller", wait_ms=wait_ms, call_ms=call_ms, pcap=pcap),
-                stack.sip_target, local_ip=TRUNK_IP, local_port=random.randrange(31000, 39000),
+                stack.sip_target, local_ip=TRUNK_IP, local_port=sip_port(TRUNK_IP),
                 service=DID, keys={"caller": caller},
-                extra=["-mp", str(random.randrange(40000, 45000, 2))])
+                extra=["-mp", str(media_port(TRUNK_IP))])
     result = await sipp.run(timeout=call_ms / 1000 + 20)
     pcap.unlink(missing_ok=True)
     assert result.returncode == 0, result.output

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import random
 import re
 import ssl
 import uuid
@@ -15,6 +14,7 @@ import aiohttp
 import pytest
 
 from tests.conftest import StackUnderTest
+from tests.harness.ports import sip_port
 from tests.harness.sipp import Sipp, scenario
 
 
@@ -23,9 +23,9 @@ async def test_desk_phone_registers_over_udp_and_tcp(clean_stack: StackUnderTest
                                                      transport: str) -> None:
     stack = clean_stack
     stack.aitcomms("agent", "add", "1001", "--name", "Ana", "--password", "ana-secret-1")
-    contact_port = random.randrange(31000, 39000)
+    contact_port = sip_port()
     phone = Sipp(scenario("register", expect=200, hold_ms=3000), stack.sip_target,
-                 local_port=random.randrange(31000, 39000), auth=("1001", "ana-secret-1"),
+                 local_port=sip_port(), auth=("1001", "ana-secret-1"),
                  keys={"user": "1001", "contact_port": contact_port, "expires": 300},
                  extra=["-t", transport])
     await phone.start()

@@ -52,6 +52,7 @@ from control.provisioning.dialplan import running_file
 from control.stack.manager import Stack
 from tests.conftest import ROOT, TEST_PORTS, StackUnderTest
 from tests.harness.ami import Ami
+from tests.harness.ports import sip_port
 from tests.harness.rtp import RtpEndpoint
 from tests.harness.sipp import Sipp, scenario
 from tests.test_calls import register
@@ -227,7 +228,7 @@ async def test_agent_takes_a_call_in_the_browser(ns_stack: StackUnderTest) -> No
     caller_rtp = await RtpEndpoint.open(TRUNK_IP)
     # the supervisor's own phone: a SIPp answering, registered as its extension
     sup_rtp = await RtpEndpoint.open()
-    sup_port = random.randrange(31000, 39000)
+    sup_port = sip_port()
     sup_phone = Sipp(scenario("agent"), stack.sip_target, local_port=sup_port,
                      keys={"rtp_port": sup_rtp.port})
     await sup_phone.start()
@@ -241,7 +242,7 @@ async def test_agent_takes_a_call_in_the_browser(ns_stack: StackUnderTest) -> No
         # the caller: a seeded customer through the trunk; it answers the
         # music on hold with a 1000 Hz tone so that it talks from the start
         sipp = Sipp(scenario("caller", call_ms=60000), stack.sip_target, local_ip=TRUNK_IP,
-                    local_port=random.randrange(31000, 39000), service="+34910000010",
+                    local_port=sip_port(TRUNK_IP), service="+34910000010",
                     keys={"caller": CUSTOMER_PHONE.lstrip("+"), "rtp_port": caller_rtp.port})
         await sipp.start()
         await browser.go()
