@@ -69,6 +69,10 @@ class Settings:
     redis_url: str | None = None
     stasis_app: str = "aitcomms"
     recordings_dir: Path = PROJECT_ROOT / "recordings"
+    # outbound calls: the number customers see (None: the first DID) and the
+    # agent's wrap-up after one (inbound calls take their queue's)
+    outbound_caller_id: str | None = None
+    outbound_wrapup_s: int = 10
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -81,6 +85,8 @@ class Settings:
             sip_domain=os.environ.get("AITCOMMS_SIP_DOMAIN", "aitcomms.local"),
             database_url_env=os.environ.get("DATABASE_URL") or None,
             redis_url=os.environ.get("REDIS_URL") or None,
+            outbound_caller_id=os.environ.get("AITCOMMS_OUTBOUND_CALLER_ID") or None,
+            outbound_wrapup_s=_env_int("AITCOMMS_OUTBOUND_WRAPUP_S", 10),
             # the project's recordings/ for the default stack; a stack with its
             # own var folder (a test session) keeps its recordings there
             recordings_dir=Path(

@@ -31,11 +31,20 @@ from control.crm.customers import (
     last_agent_for_customer,
     record_interaction,
 )
-from control.crm.models import Direction, Interaction, InteractionOutcome, Task, TaskKind
+from control.crm.desk import complete_task
+from control.crm.models import (
+    OPEN_TASK_STATUSES,
+    Direction,
+    Interaction,
+    InteractionOutcome,
+    Task,
+    TaskKind,
+)
 from control.db import Database
 
 log = logging.getLogger(__name__)
 ACD = Actor("acd")
+OPEN_TASKS = {s.value for s in OPEN_TASK_STATUSES}
 OUTBOX = "crm-outbox.jsonl"  # writes waiting for the database
 REJECTED = "crm-outbox.rejected.jsonl"  # writes the CRM refused: for a human to look at
 # what a database that is down, restarting or unreachable raises
@@ -97,8 +106,10 @@ class CrmLink:
         answered = call["answered_at"] and datetime.fromisoformat(call["answered_at"])
         ended = datetime.fromisoformat(call["ended_at"]) if call["ended_at"] else entered
         outcome = {"completed": InteractionOutcome.ANSWERED, "abandoned":
-                   InteractionOutcome.ABANDONED, "callback": InteractionOutcome.CALLBACK
+                   InteractionOutcome.ABANDONED, "callback": InteractionOutcome.CALLBACK,
+                   "no_answer": InteractionOutcome.NO_ANSWER,
                    }.get(state, InteractionOutcome.ABANDONED)
+        direction = call.get("direction") or Direction.INBOUND.value
         notes = f"waited too long in queue {call['queue']} (call {call['id']})"
         with self.db.session() as s:
             if call["customer_id"] is not None and s.scalar(
@@ -106,7 +117,7 @@ class CrmLink:
             ) is None:
                 record_interaction(
                     s, actor=ACD, customer_id=call["customer_id"],
-                    direction=Direction.INBOUND.value, outcome=outcome.value,
+                    direction=direction, outcome=outcome.value,
                     started_at=_aware(entered), call_id=call["id"],
                     duration_s=int((ended - answered).total_seconds()) if answered else 0,
                     agent_extension=call["agent_extension"], recording=call["recording"])
@@ -119,6 +130,14 @@ class CrmLink:
                             phone=call["caller_number"] or None,
                             scheduled_at=datetime.now(UTC) + timedelta(minutes=15),
                             notes=notes)
+            task = s.get(Task, call["task_id"]) if call.get("task_id") else None
+            if task is not None and answered and task.status in OPEN_TASKS:
+                # the callback reached the customer: done, by the agent who called
+                agent = call["agent_extension"]
+                complete_task(s, actor=ACD, task_id=task.id,
+                              own_extension=agent if task.agent_extension in (None, agent)
+                              else None,
+                              notes=f"called back (call {call['id']})", now=_aware(answered))
 
     # -- the outbox ------------------------------------------------------------------
 

@@ -116,10 +116,16 @@ class CallState(enum.StrEnum):
     ABANDONED = "abandoned"
     VOICEMAIL = "voicemail"
     CALLBACK = "callback"
+    NO_ANSWER = "no_answer"  # outbound: the customer (or the agent's own phone) did not answer
 
 
 class Call(Base):
-    """One inbound call handled by the ACD, from queue entry to hangup."""
+    """One call handled by the control plane: inbound from queue entry to
+    hangup, or outbound (an agent calling a customer through a trunk).
+
+    ``caller_channel`` is always the customer's leg and ``caller_number`` the
+    customer's number, whichever side dialled; ``queue`` is empty for outbound.
+    """
 
     __tablename__ = "calls"
 
@@ -140,6 +146,9 @@ class Call(Base):
     answered_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     ended_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     recording: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    direction: Mapped[str] = mapped_column(String(8), default="inbound", server_default="inbound")
+    # outbound: the callback task this call works (done once the customer answers)
+    task_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
 
     def as_dict(self) -> dict[str, Any]:
         def iso(d: datetime | None) -> str | None:
@@ -151,7 +160,8 @@ class Call(Base):
             "skills": list(self.skills or []), "priority": self.priority, "state": self.state,
             "agent_extension": self.agent_extension, "entered_at": iso(self.entered_at),
             "answered_at": iso(self.answered_at), "ended_at": iso(self.ended_at),
-            "recording": self.recording,
+            "recording": self.recording, "direction": self.direction or "inbound",
+            "task_id": self.task_id,
         }
 
 

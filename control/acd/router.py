@@ -24,6 +24,7 @@ from typing import Any
 
 from control.acd.customers import CrmLink
 from control.acd.models import DEFAULT_WEIGHTS, AgentStatus, CallState
+from control.acd.outbound import Dialer
 from control.acd.scoring import CallNeeds, explain, rank
 from control.acd.store import AcdStore, now
 from control.events.bus import EventBus
@@ -57,11 +58,22 @@ class LiveCall:
     consult_channel: str | None = None  # attended transfer: the consulted agent's leg
     consult_agent: str | None = None
     ended: bool = False
+    direction: str = "inbound"  # outbound: an agent calling a customer (acd.outbound)
+    task_id: int | None = None  # outbound: the callback task it works
+    dial_trunk: str | None = None  # outbound: the trunk the customer is dialled on
+    dial_caller_id: str | None = None
+
+    @property
+    def queued(self) -> bool:
+        """Waiting in a queue for an agent (not yet offered to one)."""
+        return (self.direction == "inbound" and not self.answered and not self.ended
+                and not self.ringing_agent)
 
 
 class Router:
     def __init__(self, ari: AriClient, store: AcdStore, bus: EventBus,
-                 recordings_spool: Path, recordings_dir: Path, crm: CrmLink) -> None:
+                 recordings_spool: Path, recordings_dir: Path, crm: CrmLink,
+                 outbound_caller_id: str | None = None, outbound_wrapup_s: int = 10) -> None:
         self.ari = ari
         self.store = store
         self.bus = bus
@@ -78,6 +90,8 @@ class Router:
         self._announcing: dict[str, tuple[str, int, int]] = {}
         self._dispatching = asyncio.Lock()
         self._ticker: asyncio.Task[None] | None = None
+        self.dialer = Dialer(self, outbound_caller_id)
+        self.outbound_wrapup_s = outbound_wrapup_s
         ari.handlers.append(self.on_event)
         ari.on_connect.append(self.reconcile)
 
@@ -100,7 +114,7 @@ class Router:
             try:
                 await self._overflow_long_waits()
                 await self._announce_positions()
-                if any(not c.answered and not c.ringing_agent for c in self.calls.values()):
+                if any(c.queued for c in self.calls.values()):
                     await self.dispatch()
             except Exception:
                 log.exception("ACD tick failed")
@@ -129,6 +143,12 @@ class Router:
                 task = asyncio.create_task(self._supervisor_answers(channel, args[1], args[2]))
                 self._tasks.add(task)
                 task.add_done_callback(self._tasks.discard)
+            elif args and args[0] == "dial":
+                await self.dialer.agent_dials(channel, args[1:])
+            elif args and args[0] == "outbound-agent":
+                await self.dialer.agent_answers(channel, args[1])
+            elif args and args[0] == "outbound-customer":
+                await self.dialer.customer_answers(channel, args[1])
             elif args and args[0] == "snoop":
                 waiter = self._snoops.pop(channel["id"], None)
                 if waiter and not waiter.done():
@@ -177,8 +197,7 @@ class Router:
         """Offer waiting callers, VIP first then longest waiting, to the best
         free agent each."""
         async with self._dispatching:
-            waiting = sorted((c for c in self.calls.values()
-                              if not c.answered and not c.ringing_agent and not c.ended),
+            waiting = sorted((c for c in self.calls.values() if c.queued),
                              key=lambda c: (-c.priority, c.entered))
             busy = {c.ringing_agent for c in self.calls.values() if c.ringing_agent}
             for call in waiting:
@@ -310,6 +329,9 @@ class Router:
             call.consult_channel = call.consult_agent = None
             await self.bus.publish("call.consult_ended", {"call_id": call.id})
             return
+        if call.direction == "outbound" and not call.answered:
+            await self.dialer.leg_failed(call, chan_id, cause)
+            return
         if chan_id == call.agent_channel and not call.answered:
             extension = call.ringing_agent
             if extension:
@@ -376,7 +398,7 @@ class Router:
 
     async def _start_wrapup(self, extension: str, queue_name: str) -> None:
         queue = await self._db(self.store.queue, queue_name)
-        seconds = queue["wrapup_s"] if queue else 0
+        seconds = queue["wrapup_s"] if queue else self.outbound_wrapup_s
         agent = await self._db(self.store.set_agent_status, extension, AgentStatus.WRAP_UP)
         await self.bus.publish("agent.status_changed", {"agent": agent, "wrapup_s": seconds})
         loop = asyncio.get_running_loop()
@@ -397,7 +419,9 @@ class Router:
         """Every queue's announce_every_s, tell each waiting caller their
         position and expected wait (average handle time per free agent)."""
         loop_now = asyncio.get_running_loop().time()
-        waiting = sorted((c for c in self.calls.values() if not c.answered and not c.ended),
+        # callers being offered to an agent are still ahead in the line
+        waiting = sorted((c for c in self.calls.values() if c.direction == "inbound"
+                          and not c.answered and not c.ended),
                          key=lambda c: (-c.priority, c.entered))
         for call in waiting:
             if call.ringing_agent:
@@ -445,7 +469,7 @@ class Router:
     async def _overflow_long_waits(self) -> None:
         loop_now = asyncio.get_running_loop().time()
         for call in list(self.calls.values()):
-            if call.answered or call.ended or call.ringing_agent:
+            if not call.queued:
                 continue
             queue = await self._db(self.store.queue, call.queue)
             if queue is None or loop_now - call.entered < queue["max_wait_s"]:
@@ -469,7 +493,8 @@ class Router:
         """Callers waiting in a queue now, and how long the longest has waited."""
         loop_now = asyncio.get_running_loop().time()
         waits = [loop_now - c.entered for c in self.calls.values()
-                 if c.queue == queue_name and not c.answered and not c.ended]
+                 if c.queue == queue_name and c.direction == "inbound" and not c.answered
+                 and not c.ended]
         return {"waiting": len(waits), "longest_wait_s": round(max(waits, default=0.0), 1)}
 
     def live_calls(self) -> list[dict[str, Any]]:
@@ -480,11 +505,13 @@ class Router:
             if call.ended:
                 continue
             state = ("answered" if call.answered else
+                     "dialing" if call.direction == "outbound" else
                      "ringing" if call.ringing_agent else "waiting")
             out.append({"id": call.id, "queue": call.queue, "state": state,
                         "caller_number": call.caller_number, "customer_id": call.customer_id,
-                        "agent_extension": call.row.get("agent_extension") if call.answered
-                        else call.ringing_agent,
+                        "agent_extension": call.row.get("agent_extension")
+                        if call.answered or call.direction == "outbound" else call.ringing_agent,
+                        "direction": call.direction,
                         "seconds": round(loop_now - call.entered, 1),
                         "supervised": bool(call.supervisors)})
         return out

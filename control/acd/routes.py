@@ -10,9 +10,10 @@ from aiohttp import web
 from control.acd.models import AgentStatus
 from control.acd.router import Router
 from control.acd.store import AcdStore
-from control.api.http import error, read_json
+from control.api.http import Body, error, read_json
 from control.auth.middleware import PRINCIPAL, require_role
 from control.auth.models import Role
+from control.errors import InvalidInput
 from control.telephony.ari import AriError
 
 STORE = web.AppKey("acd_store", AcdStore)
@@ -138,6 +139,48 @@ async def supervise(request: web.Request) -> web.Response:
                              status=202)
 
 
+def _optional_id(body: Body, name: str) -> int | None:
+    value = body.data.get(name)
+    if value is None:
+        return None
+    if not isinstance(value, int) or isinstance(value, bool) or not 0 < value < 2**31:
+        raise InvalidInput(name, "expected an id (a positive integer)")
+    return value
+
+
+async def place_call(request: web.Request) -> web.Response:
+    """Click-to-call: ring the signed-in agent's own phone, then the customer
+    through the trunk. {"to": "+34600111222"} and/or {"task_id": N} (a callback
+    task: its number; done once a call that reached the customer ends), optional customer_id."""
+    principal = request[PRINCIPAL]
+    extension = principal.agent_extension
+    if not extension:
+        return error(422, "invalid", "user", "your user has no phone (agent extension)")
+    body = await read_json(request)
+    body.only("to", "customer_id", "task_id")
+    to = body.text("to", max_len=40)
+    customer_id, task_id = _optional_id(body, "customer_id"), _optional_id(body, "task_id")
+    store = request.app[STORE]
+    if task_id is not None:
+        task = await asyncio.to_thread(store.open_task, task_id)
+        if task is None:
+            return error(404, "not_found", "task_id", f"no open task {task_id}")
+        if task["agent_extension"] not in (None, extension) and \
+                principal.role == Role.AGENT.value:
+            return error(403, "forbidden", "task_id",
+                         f"task {task_id} is agent {task['agent_extension']}'s")
+        to = to or task["phone"]
+        customer_id = customer_id if customer_id is not None else task["customer_id"]
+    if not to:
+        return error(422, "invalid", "to", "required (or a task_id with a number)")
+    if customer_id is not None and not await asyncio.to_thread(store.customer_exists,
+                                                               customer_id):
+        return error(404, "not_found", "customer_id", f"no customer {customer_id}")
+    call = await request.app[ROUTER].dialer.click_to_call(
+        extension, to, customer_id=customer_id, task_id=task_id)
+    return web.json_response({"call": call}, status=202)
+
+
 async def call_action(request: web.Request) -> web.Response:
     """hangup, hold, unhold, transfer {"to": "ext:1003"|"queue:NAME"} (blind),
     consult {"to": "ext:1003"} then complete_transfer (attended),
@@ -206,6 +249,7 @@ def setup_routes(app: web.Application, store: AcdStore, router: Router,
     app.router.add_put("/api/v1/queues/{name}/members/{extension}", set_queue_member)
     app.router.add_delete("/api/v1/queues/{name}/members/{extension}", set_queue_member)
     app.router.add_post("/api/v1/supervision", supervise)
+    app.router.add_post("/api/v1/calls", place_call)
     app.router.add_post("/api/v1/calls/{call_id}/{action}", call_action)
     app.router.add_get("/api/v1/calls/{call_id}/routing", call_routing)
     app.router.add_get("/api/v1/agents", list_agents)

@@ -138,6 +138,22 @@ class AcdStore:
             call = s.get(Call, call_id)
             return call.as_dict() if call else None
 
+    def open_task(self, task_id: int) -> dict[str, Any] | None:
+        """A callback or follow-up still to do (for click-to-call)."""
+        from control.crm.models import OPEN_TASK_STATUSES, Task
+
+        with self.db.session() as s:
+            task = s.get(Task, task_id)
+            if task is None or task.status not in [t.value for t in OPEN_TASK_STATUSES]:
+                return None
+            return task.as_dict()
+
+    def customer_exists(self, customer_id: int) -> bool:
+        from control.crm.models import Customer
+
+        with self.db.session() as s:
+            return s.get(Customer, customer_id) is not None
+
     def record_decision(self, call_id: str, candidates: list[dict[str, Any]],
                         chosen: str | None, reason: str) -> None:
         with self.db.session() as s:

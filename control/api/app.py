@@ -93,7 +93,9 @@ def create_app(settings: Settings) -> web.Application:
     app[CRM] = CrmLink(app[DB])  # its outbox: var/crm-outbox.jsonl
     app[ROUTER] = Router(app[ARI], store, app[BUS],
                          recordings_spool=settings.asterisk_dir / "spool" / "recording",
-                         recordings_dir=settings.recordings_dir, crm=app[CRM])
+                         recordings_dir=settings.recordings_dir, crm=app[CRM],
+                         outbound_caller_id=settings.outbound_caller_id,
+                         outbound_wrapup_s=settings.outbound_wrapup_s)
     acd_routes.setup_routes(app, store, app[ROUTER],
                             apply=lambda: apply_data_change(settings, app[DB], "api"))
     auth_routes.setup_routes(app)

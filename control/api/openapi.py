@@ -287,6 +287,12 @@ def paths() -> dict[str, dict[str, Schema]]:
         "/api/v1/analytics/agents": {"get": _op(
             "Per agent: calls handled, average handle time, utilisation", "analytics",
             params=(PERIOD,))},
+        "/api/v1/analytics/calls/hourly": {"get": _op(
+            "A day's inbound calls hour by hour (offered, answered, abandoned, service "
+            "level) in a time zone: the wallboard's charts", "analytics",
+            params=({"name": "day", "in": "query", "required": False, "schema": DATE},
+                    {"name": "tz", "in": "query", "required": False,
+                     "schema": _str(64, example="Europe/Madrid")}))},
         "/api/v1/analytics/calls.csv": {"get": _op(
             "Calls of the period as CSV", "analytics", params=(PERIOD,),
             content_type="text/csv")},
@@ -300,6 +306,12 @@ def paths() -> dict[str, dict[str, Schema]]:
             body=_obj({"status": {"type": "string",
                                   "enum": ["available", "paused", "logged_out"]},
                        "reason": _str(40)}, ("status",)))},
+        "/api/v1/calls": {"post": _op(
+            "Click-to-call: ring the signed-in agent's own phone (auto-answer asked), "
+            "then the customer through the trunk; a callback task's number and customer "
+            "when task_id is given (done once a call that reached the customer ends)", "acd",
+            ok=202, body=_obj({"to": _str(40), "customer_id": _int(),
+                               "task_id": _int()}))},
         "/api/v1/calls/live": {"get": _op(
             "Calls in progress: waiting, ringing or answered, with their queue, agent and "
             "seconds since they entered", "acd")},

@@ -17,7 +17,13 @@ Definitions (the usual contact-center ones):
   clock time, not over the agent's staffed time: compare agents with it, do
   not read it as occupancy.
 
-Periods are in UTC, from midnight (today), Monday (week) or the 1st (month).
+Outbound calls (agents calling customers) are not offered calls: they are
+kept out of the inbound figures and counted apart (*connected*: the customer
+answered), but their talk time is an agent's handle time like any other.
+
+Periods are in UTC, from midnight (today), Monday (week) or the 1st (month);
+the hourly figures of a day (the wallboard's charts) are in a time zone of
+the caller's choice.
 """
 
 from __future__ import annotations
@@ -28,6 +34,7 @@ import re
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -126,10 +133,23 @@ def _queue_settings(session: Session) -> tuple[dict[str, int], dict[str, int]]:
     return ({q.name: q.service_level_s for q in queues}, {q.name: q.wrapup_s for q in queues})
 
 
+def is_outbound(call: Call) -> bool:
+    return call.direction == "outbound"
+
+
+def outbound_figures(calls: Sequence[Call]) -> dict[str, Any]:
+    connected = [c for c in calls if c.answered_at is not None]
+    talk = [t for t in map(_talk, connected) if t is not None]
+    return {"total": len(calls), "connected": len(connected),
+            "not_connected": sum(1 for c in calls if c.state == CallState.NO_ANSWER.value),
+            "average_duration_s": _mean(talk)}
+
+
 def calls_report(session: Session, period: str, now: datetime | None = None) -> dict[str, Any]:
     now = now or datetime.now(UTC)
     start = period_start(period, now)
-    calls = _calls_since(session, start)
+    everything = _calls_since(session, start)
+    calls = [c for c in everything if not is_outbound(c)]
     service_levels, _ = _queue_settings(session)
     by_queue: dict[str, list[Call]] = {}
     for call in calls:
@@ -137,7 +157,36 @@ def calls_report(session: Session, period: str, now: datetime | None = None) -> 
     return {"period": period, "from": start.isoformat(), "to": now.isoformat(),
             **call_figures(calls, service_levels),
             "queues": {name: call_figures(qc, service_levels)
-                       for name, qc in sorted(by_queue.items())}}
+                       for name, qc in sorted(by_queue.items())},
+            "outbound": outbound_figures([c for c in everything if is_outbound(c)])}
+
+
+def hourly_report(session: Session, day: str | None, tz: str,
+                  now: datetime | None = None) -> dict[str, Any]:
+    """A day's inbound calls hour by hour in time zone ``tz`` (the wallboard's
+    charts: calls per hour, service level through the day)."""
+    try:
+        zone = ZoneInfo(tz)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise InvalidInput("tz", f"{tz!r} is not a time zone (e.g. Europe/Madrid)") from exc
+    now = now or datetime.now(UTC)
+    try:
+        date = (datetime.strptime(day, "%Y-%m-%d").date() if day
+                else now.astimezone(zone).date())
+    except ValueError as exc:
+        raise InvalidInput("day", f"{day!r} is not a date (YYYY-MM-DD)") from exc
+    start = datetime(date.year, date.month, date.day, tzinfo=zone)
+    end = start + timedelta(days=1)
+    service_levels, _ = _queue_settings(session)
+    hours: list[list[Call]] = [[] for _ in range(24)]
+    for call in session.scalars(select(Call).where(
+            Call.entered_at >= start.astimezone(UTC), Call.entered_at < end.astimezone(UTC))):
+        if not is_outbound(call):
+            hours[aware(call.entered_at).astimezone(zone).hour].append(call)
+    return {"day": date.isoformat(), "tz": tz, "hours": [
+        {"hour": h, **{k: v for k, v in call_figures(calls, service_levels).items()
+                       if k in ("total", "answered", "abandoned", "service_level")}}
+        for h, calls in enumerate(hours)]}
 
 
 def agents_report(session: Session, period: str, now: datetime | None = None) -> dict[str, Any]:
@@ -152,8 +201,8 @@ def agents_report(session: Session, period: str, now: datetime | None = None) ->
 
 # -- CSV -------------------------------------------------------------------------
 
-CALL_COLUMNS = ("id", "queue", "caller_number", "customer_id", "language", "priority",
-                "state", "agent_extension", "entered_at", "answered_at", "ended_at",
+CALL_COLUMNS = ("id", "direction", "queue", "caller_number", "customer_id", "language",
+                "priority", "state", "agent_extension", "entered_at", "answered_at", "ended_at",
                 "wait_s", "talk_s", "recording")
 INTERACTION_COLUMNS = ("id", "customer_id", "call_id", "agent_extension", "direction",
                        "started_at", "duration_s", "outcome", "disposition", "notes")

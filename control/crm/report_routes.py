@@ -41,6 +41,18 @@ async def calls(request: web.Request) -> web.Response:
 
 
 @require_role(*MANAGERS)
+async def hourly(request: web.Request) -> web.Response:
+    day, tz = request.query.get("day") or None, request.query.get("tz") or "UTC"
+    db = database(request)
+
+    def run() -> dict[str, Any]:
+        with db.session() as session:
+            return analytics.hourly_report(session, day, tz)
+
+    return json_response(await asyncio.to_thread(run))
+
+
+@require_role(*MANAGERS)
 async def agents(request: web.Request) -> web.Response:
     return await _report(request, analytics.agents_report)
 
@@ -73,6 +85,7 @@ async def interactions_csv(request: web.Request) -> web.Response:
 def setup_routes(app: web.Application) -> None:
     r = app.router
     r.add_get("/api/v1/analytics/calls", calls)
+    r.add_get("/api/v1/analytics/calls/hourly", hourly)
     r.add_get("/api/v1/analytics/agents", agents)
     r.add_get("/api/v1/analytics/calls.csv", calls_csv)
     r.add_get("/api/v1/analytics/interactions.csv", interactions_csv)

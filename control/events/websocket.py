@@ -158,7 +158,7 @@ def queue_stats(db: Database, now: datetime | None = None) -> dict[str, Any]:
     service_levels = {q.name: q.service_level_s for q in queues}
     figures: dict[str, Any] = {}
     for queue in queues:
-        own = [c for c in calls if c.queue == queue.name]
+        own = [c for c in calls if c.queue == queue.name and c.direction != "outbound"]
         waiting = [c for c in own if c.ended_at is None and c.state in (
             CallState.WAITING.value, CallState.RINGING.value)]
         longest = max(((now - aware(c.entered_at)).total_seconds() for c in waiting),

@@ -160,6 +160,9 @@ def _context(settings: Settings, secrets: Mapping[str, str], data: StackData) ->
         "queues": data.queues,
         "dids": data.dids,
         "ivrs": data.ivrs,
+        # what customers see when an agent calls them (acd.outbound picks the same)
+        "outbound_caller_id": settings.outbound_caller_id or (
+            data.dids[0].number if data.dids else ""),
         "db_url": db_url,
         "db_module": db_module,
         "listen_ips": listen_ips,

@@ -1,0 +1,231 @@
+"""Outbound calls: an agent calls a customer through the trunk.
+
+Two ways in, one call flow:
+
+- click-to-call (``POST /api/v1/calls``, from a customer's record or a callback
+  task): the agent's own phone is rung first, with ``Call-Info:
+  answer-after=0`` so that softphones and desk phones that honour it pick up
+  by themselves; once it is up the agent hears ringback while the customer
+  is dialled;
+- an agent dials a number on a desk phone or the softphone keypad: the
+  dialplan hands the agent's channel to the Stasis app (``dial,NUMBER,EXT``)
+  and the agent hears ringback (180) until the customer answers.
+
+The customer's leg leaves through the first trunk (by name) with the company's
+number as caller ID (``AITCOMMS_OUTBOUND_CALLER_ID``, or the first DID). Once
+the customer answers both legs are bridged and recorded, and from then on the
+call is a :class:`LiveCall` like an inbound one: hold,
+transfer, recording control, supervision, the interaction at the end and the
+agent's wrap-up all work the same. A customer who does not answer (busy,
+rejected, no answer) ends the call as ``no_answer``: the interaction says so.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import select
+
+from control.acd.models import AgentStatus, CallState
+from control.acd.store import now
+from control.crm.identity import normalise_phone
+from control.errors import Conflict, InvalidInput
+from control.provisioning.models import Did, Trunk
+from control.telephony.ari import AriError
+
+if TYPE_CHECKING:
+    from control.acd.router import LiveCall, Router
+
+log = logging.getLogger(__name__)
+
+# agent states from which an agent may start a call (not while ringing or talking)
+FREE_TO_DIAL = (AgentStatus.AVAILABLE.value, AgentStatus.PAUSED.value,
+                AgentStatus.WRAP_UP.value, AgentStatus.LOGGED_OUT.value)
+AGENT_RING_S = 30  # the agent's own phone, for click-to-call
+CUSTOMER_RING_S = 45
+
+
+class Dialer:
+    def __init__(self, router: Router, caller_id: str | None = None) -> None:
+        self.router = router
+        self.caller_id = caller_id  # None: the first DID
+
+    # -- ways in ---------------------------------------------------------------
+
+    async def click_to_call(self, extension: str, number: str, *,
+                            customer_id: int | None = None,
+                            task_id: int | None = None) -> dict[str, Any]:
+        """Ring the agent's phone, then the customer. The call row, at once."""
+        r = self.router
+        e164 = normalise_phone(number, "to")
+        call, trunk = await self._prepare(extension, e164, customer_id, task_id)
+        agent_channel = f"out-{uuid.uuid4().hex[:16]}"
+        call.agent_channel = agent_channel
+        r.by_channel[agent_channel] = call.id
+        name = (call.context.get("customer") or {}).get("name")
+        try:
+            await r.ari.request(
+                "POST", "/channels", endpoint=f"PJSIP/agent-{extension}", app=r.ari.app,
+                appArgs=f"outbound-agent,{call.id}", channelId=agent_channel,
+                timeout=AGENT_RING_S,
+                callerId=f'"{name}" <{e164}>' if name else e164,
+                json={"variables": {"PJSIP_HEADER(add,Call-Info)":
+                                    "<sip:127.0.0.1>;answer-after=0"}})
+            await r.ari.request("POST", f"/applications/{r.ari.app}/subscription",
+                                eventSource=f"channel:{agent_channel}")
+        except AriError as exc:
+            log.warning("click-to-call: cannot ring agent %s: %s", extension, exc)
+            await self._not_connected(call, f"cannot ring {extension}")
+            raise Conflict(f"cannot ring your phone ({extension}): is it registered?") from exc
+        call.row["trunk"] = trunk
+        return call.row
+
+    async def agent_dials(self, channel: dict[str, Any], args: list[str]) -> None:
+        """StasisStart ``dial,NUMBER,EXTENSION``: an agent dialled a number."""
+        r = self.router
+        chan_id = channel["id"]
+        number, extension = (args + ["", ""])[:2]
+        try:
+            e164 = normalise_phone(number, "number")
+            call, trunk = await self._prepare(extension, e164, None, None)
+        except (InvalidInput, Conflict) as exc:
+            log.info("agent %s dialled %r: refused (%s)", extension, number, exc)
+            await r._safe("POST", f"/channels/{chan_id}/continue")  # the dialplan says so
+            return
+        call.agent_channel = chan_id
+        r.by_channel[chan_id] = call.id
+        await r._safe("POST", f"/channels/{chan_id}/ring")  # 180: the phone plays ringback
+        await self._dial_customer(call, trunk)
+
+    # -- the call flow -----------------------------------------------------------
+
+    async def _prepare(self, extension: str, e164: str, customer_id: int | None,
+                       task_id: int | None) -> tuple[LiveCall, str]:
+        from control.acd.router import LiveCall
+
+        r = self.router
+        agent = await r._db(r.store.agent, extension)
+        if agent is None:
+            raise InvalidInput("agent", f"no agent {extension}")
+        if agent["status"] not in FREE_TO_DIAL:
+            raise Conflict(f"agent {extension} is {agent['status']}: finish that call first")
+        trunk, caller_id = await r._db(self._trunk_and_caller_id)
+        if trunk is None:
+            raise Conflict("no trunk to call out on: add one (aitcomms trunk add)")
+        found, _previous, _vip, context = await r.crm.lookup(e164)
+        customer_id = customer_id if customer_id is not None else found
+        row = await r._db(r.store.create_call, caller_channel="", queue="",
+                          caller_number=e164, customer_id=customer_id, language="es",
+                          skills=[], priority=0, direction="outbound", task_id=task_id,
+                          agent_extension=extension, state=CallState.RINGING.value)
+        call = LiveCall(id=row["id"], queue="", caller_channel="", caller_number=e164,
+                        language="es", skills=(), priority=0, customer_id=customer_id,
+                        previous_agent=None, context=context if customer_id == found else {},
+                        entered=asyncio.get_running_loop().time(), row=row,
+                        direction="outbound", task_id=task_id, dial_trunk=trunk,
+                        dial_caller_id=caller_id)
+        r.calls[call.id] = call
+        ringing = await r._db(r.store.set_agent_status, extension, AgentStatus.RINGING)
+        await r.bus.publish("agent.status_changed", {"agent": ringing})
+        # the customer's file on the agent's screen while the call is placed
+        await r.bus.publish("call.outgoing", {
+            "call_id": call.id, "agent": extension, "queue": "", "direction": "outbound",
+            "caller_number": e164, "customer_id": customer_id, "task_id": task_id,
+            "context": call.context})
+        return call, trunk
+
+    def _trunk_and_caller_id(self) -> tuple[str | None, str]:
+        with self.router.store.db.session() as s:
+            # the same choice as the dialplan's fallback (provisioning.render)
+            trunk = s.scalar(select(Trunk.name).order_by(Trunk.name).limit(1))
+            did = self.caller_id or s.scalar(select(Did.number).order_by(Did.number).limit(1))
+        return trunk, did or "anonymous"
+
+    async def agent_answers(self, channel: dict[str, Any], call_id: str) -> None:
+        """Click-to-call: the agent's phone is up; ringback while the customer rings."""
+        r = self.router
+        call = r.calls.get(call_id)
+        if call is None or call.ended or call.agent_channel != channel["id"]:
+            await r._safe("DELETE", f"/channels/{channel['id']}")
+            return
+        await r._safe("POST", f"/channels/{channel['id']}/ring")
+        await self._dial_customer(call, call.dial_trunk or "")
+
+    async def _dial_customer(self, call: LiveCall, trunk: str) -> None:
+        r = self.router
+        customer_channel = f"cust-{uuid.uuid4().hex[:16]}"
+        call.caller_channel = customer_channel
+        r.by_channel[customer_channel] = call.id
+        await r._db(r.store.update_call, call.id, caller_channel=customer_channel,
+                    agent_channel=call.agent_channel)
+        try:
+            await r.ari.request(
+                "POST", "/channels", endpoint=f"PJSIP/{call.caller_number}@trunk-{trunk}",
+                app=r.ari.app, appArgs=f"outbound-customer,{call.id}",
+                channelId=customer_channel, timeout=CUSTOMER_RING_S,
+                callerId=call.dial_caller_id or "anonymous", originator=call.agent_channel)
+            await r.ari.request("POST", f"/applications/{r.ari.app}/subscription",
+                                eventSource=f"channel:{customer_channel}")
+        except AriError as exc:
+            log.warning("outbound call %s: cannot dial %s on trunk %s: %s",
+                        call.id, call.caller_number, trunk, exc)
+            await self._not_connected(call, "trunk refused")
+
+    async def customer_answers(self, channel: dict[str, Any], call_id: str) -> None:
+        """The customer picked up: bridge with the agent, record, and from now
+        on it is a call like any other."""
+        r = self.router
+        call = r.calls.get(call_id)
+        if call is None or call.ended or call.caller_channel != channel["id"]:
+            await r._safe("DELETE", f"/channels/{channel['id']}")
+            return
+        agent_channel = call.agent_channel or ""
+        await r._safe("DELETE", f"/channels/{agent_channel}/ring")
+        await r._safe("POST", f"/channels/{agent_channel}/answer")  # dialled from a phone
+        bridge = await r.ari.request("POST", "/bridges", type="mixing", name=f"call-{call.id}")
+        call.bridge_id = bridge["id"]
+        await r.ari.request("POST", f"/bridges/{bridge['id']}/addChannel",
+                            channel=f"{call.caller_channel},{agent_channel}")
+        call.answered = True
+        extension = call.row.get("agent_extension") or ""
+        await r._safe("POST", f"/bridges/{bridge['id']}/record", name=call.id,
+                      format="wav", ifExists="append")
+        row = await r._db(r.store.update_call, call.id, state=CallState.ANSWERED.value,
+                          answered_at=now(), bridge_id=bridge["id"],
+                          recording=f"{call.id}.wav")
+        call.row = row or call.row
+        agent = await r._db(r.store.set_agent_status, extension, AgentStatus.ON_CALL, None, 0)
+        await r.bus.publish("agent.status_changed", {"agent": agent})
+        await r.bus.publish("call.answered", {"call": call.row})
+
+    async def leg_failed(self, call: LiveCall, chan_id: str, cause: int | None) -> None:
+        """A leg ended before the customer answered: the agent's phone was not
+        picked up, the customer was busy or did not answer, or the agent gave up."""
+        who = "agent" if chan_id == call.agent_channel else "customer"
+        log.info("outbound call %s to %s: %s leg ended before answer (cause %s)",
+                 call.id, call.caller_number, who, cause)
+        await self._not_connected(call, f"{who} leg ended, cause {cause}")
+
+    async def _not_connected(self, call: LiveCall, why: str) -> None:
+        r = self.router
+        call.ended = True
+        r.calls.pop(call.id, None)
+        for chan in (call.caller_channel, call.agent_channel):
+            if chan:
+                r.by_channel.pop(chan, None)
+                await r._safe("DELETE", f"/channels/{chan}")
+        row = await r._try_db(r.store.update_call, call.id, state=CallState.NO_ANSWER.value,
+                              ended_at=now())
+        row = row or call.row | {"state": CallState.NO_ANSWER.value,
+                                 "ended_at": now().isoformat()}
+        extension = call.row.get("agent_extension")
+        if extension:
+            agent = await r._try_db(r.store.set_agent_status, extension, AgentStatus.AVAILABLE)
+            if agent:
+                await r.bus.publish("agent.status_changed", {"agent": agent})
+        await r.crm.call_ended(row)
+        await r.bus.publish("call.not_connected", {"call": row, "reason": why})
+        await r.dispatch()
