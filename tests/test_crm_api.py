@@ -406,6 +406,15 @@ def _calls(a: Api, now: datetime) -> None:
              answered_at=start + timedelta(seconds=140),
              ended_at=start + timedelta(seconds=260), caller_number="+34612345678")
         call(300, state="abandoned", ended_at=start + timedelta(seconds=330))
+        # agent 1002 calls two customers out: one answers (30 s), one does not;
+        # neither is an offered call of a queue
+        for offset_s, talk in ((400, 30), (500, None)):
+            s.add(Call(caller_channel=f"o{offset_s}", queue="", direction="outbound",
+                       agent_extension="1002", caller_number="+34600111222",
+                       entered_at=start + timedelta(seconds=offset_s),
+                       state="completed" if talk else "no_answer",
+                       answered_at=start + timedelta(seconds=offset_s + 5) if talk else None,
+                       ended_at=start + timedelta(seconds=offset_s + 5 + (talk or 40))))
         s.add(Call(caller_channel="old", queue="autos", state="completed",
                    entered_at=period_start("month", now) - timedelta(days=3)))
 
@@ -424,14 +433,28 @@ async def test_call_and_agent_figures_and_csv(tmp_path: Path, database: Database
                                      "service_level")} == {
             "total": 3, "answered": 2, "abandoned": 1, "callbacks": 0,
             "average_duration_s": 90.0, "average_wait_s": 25.0, "service_level": 0.333}
-        assert body["queues"]["autos"]["total"] == 3
+        assert body["queues"]["autos"]["total"] == 3 and set(body["queues"]) == {"autos"}
+        assert body["outbound"] == {"total": 2, "connected": 1, "not_connected": 1,
+                                    "average_duration_s": 30.0}
+        # hour by hour (the wallboard's charts): the same three offered calls
+        status, body = await a.call(
+            "GET", "/api/v1/analytics/calls/hourly?tz=Europe/Madrid", sup)
+        assert status == 200 and len(body["hours"]) == 24, body
+        assert sum(h["total"] for h in body["hours"]) == 3
+        assert sum(h["answered"] for h in body["hours"]) == 2
+        for bad, field in (("tz=Mars/Olympus", "tz"), ("day=2026-13-01", "day")):
+            status, body = await a.call("GET", f"/api/v1/analytics/calls/hourly?{bad}", sup)
+            assert (status, body["field"]) == (422, field), body
+        status, body = await a.call("GET", "/api/v1/analytics/calls/hourly", agent)
+        assert status == 403
         status, body = await a.call("GET", "/api/v1/analytics/agents?period=week", sup)
         rows = {r["extension"]: r for r in body["agents"]}
         assert rows["1001"]["calls_handled"] == 2
         assert rows["1001"]["average_handle_time_s"] == 100.0  # talk + 10 s wrap-up
         assert 0 < rows["1001"]["utilisation"] <= 1
-        assert rows["1002"] == {"extension": "1002", "name": "Luis Pérez", "calls_handled": 0,
-                                "average_handle_time_s": None, "utilisation": 0.0}
+        # outbound talk is handle time too (no queue: no wrap-up added)
+        assert rows["1002"]["calls_handled"] == 1
+        assert rows["1002"]["average_handle_time_s"] == 30.0
         status, body = await a.call("GET", "/api/v1/analytics/calls?period=month", sup)
         assert body["total"] == 3
         status, body = await a.call("GET", "/api/v1/analytics/calls?period=year", sup)
@@ -444,7 +467,9 @@ async def test_call_and_agent_figures_and_csv(tmp_path: Path, database: Database
         assert resp.status == 200 and resp.content_type == "text/csv"
         assert "attachment" in resp.headers["Content-Disposition"]
         table = list(csv.DictReader(io.StringIO(await resp.text())))
-        assert [r["state"] for r in table] == ["completed", "completed", "abandoned"]
+        assert [(r["direction"], r["state"]) for r in table] == [
+            ("inbound", "completed"), ("inbound", "completed"), ("inbound", "abandoned"),
+            ("outbound", "completed"), ("outbound", "no_answer")]
         assert table[0]["caller_number"].startswith("'=")  # never a live formula
         assert table[1]["caller_number"] == "+34612345678"
         assert table[1]["wait_s"] == "40" and table[1]["talk_s"] == "120"

@@ -8,6 +8,7 @@ deactivates the Stasis app silently: after every (re)connect the listeners in
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import logging
 from collections.abc import Awaitable, Callable
@@ -31,7 +32,9 @@ class AriClient:
     def __init__(self, base_url: str, username: str, password: str, app: str) -> None:
         self.base_url = base_url.rstrip("/")
         self.app = app
-        self._auth = aiohttp.BasicAuth(username, password)
+        # the header itself: aiohttp.BasicAuth is deprecated (aiohttp 4 drops it)
+        token = base64.b64encode(f"{username}:{password}".encode()).decode()
+        self._headers = {"Authorization": f"Basic {token}"}
         self._session: aiohttp.ClientSession | None = None
         self._task: asyncio.Task[None] | None = None
         self.connected = False
@@ -39,7 +42,7 @@ class AriClient:
         self.on_connect: list[ConnectHandler] = []
 
     def start(self) -> None:
-        self._session = aiohttp.ClientSession(auth=self._auth)
+        self._session = aiohttp.ClientSession(headers=self._headers)
         self._task = asyncio.create_task(self._run(), name="ari-events")
 
     async def close(self) -> None:
