@@ -29,6 +29,7 @@ RTP sockets and every process it starts live there too.
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import ctypes
 import json
@@ -40,13 +41,16 @@ import subprocess
 import tempfile
 import threading
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import pytest
 from sqlalchemy import text
 
-from control.crm.customers import customer_context, find_customer_by_phone
+from control.auth.audit import Actor
+from control.crm.customers import create_task, customer_context, find_customer_by_phone
 from control.db import Database
 from control.provisioning.dialplan import running_file
 from control.stack.manager import Stack
@@ -158,9 +162,9 @@ class Browser:
             raise AssertionError(f"no {name} from the browser in {timeout} s:\n"
                                  f"{self.stderr_file.read_text()[-4000:]}") from None
 
-    async def go(self) -> None:
+    async def go(self, data: str = "") -> None:
         assert self.proc.stdin is not None
-        self.proc.stdin.write(b"go\n")
+        self.proc.stdin.write(f"go {data}".strip().encode() + b"\n")
         await self.proc.stdin.drain()
 
 
@@ -168,6 +172,15 @@ def dialplan_has(stack: StackUnderTest, context: str) -> bool:
     """Whether Asterisk's loaded dialplan has this context (``dialplan show``)."""
     shown = Stack(stack.settings).asterisk_cli(f"dialplan show {context}")
     return f"[ Context '{context}' created by 'pbx_config' ]" in shown
+
+
+async def recording_state(stack: StackUnderTest, name: str) -> str:
+    """What Asterisk says of a live recording (ARI): recording, paused..."""
+    token = base64.b64encode(f"aitcomms:{stack.secret('ARI_PASSWORD')}".encode()).decode()
+    async with aiohttp.ClientSession(headers={"Authorization": f"Basic {token}"}) as http, http.get(
+            f"http://127.0.0.1:{stack.port('ari')}/ari/recordings/live/{name}") as resp:
+        assert resp.status == 200, await resp.text()
+        return str((await resp.json())["state"])
 
 
 async def rtp_counts(ami: Ami, channel: str) -> tuple[int, int]:
@@ -287,6 +300,14 @@ async def test_agent_takes_a_call_in_the_browser(ns_stack: StackUnderTest) -> No
         assert CUSTOMER_PHONE.lstrip("+") in on_board["row"] and "1001" in on_board["row"], on_board
         await browser.go()
 
+        # the desktop's recording buttons pause and resume the call's recording
+        await browser.step("rec-paused", 20)
+        assert await recording_state(stack, call_id) == "paused"
+        await browser.go()
+        await browser.step("rec-resumed", 20)
+        assert await recording_state(stack, call_id) == "recording"
+        await browser.go()
+
         # the quote during the call, accepted: a policy in the database
         quoted = await browser.step("quoted", 40)
         print(f"quote {quoted['number']} {quoted['premium']} €, breakdown {quoted['breakdown']}, "
@@ -322,6 +343,7 @@ async def test_agent_takes_a_call_in_the_browser(ns_stack: StackUnderTest) -> No
         # joins a bridge with a snoop of the agent's channel
         await sup.go()
         barged = await sup.step("barged", 30)
+        assert barged["charted"] >= 1, barged  # the wallboard's chart counts the call
         async with Ami(stack.port("ami"), stack.secret("AMI_PASSWORD")) as ami:
             def sup_bridge() -> Any:
                 return ami.bridge_holding(f"PJSIP/agent-{SUP_EXT}-", "Snoop/")
@@ -348,6 +370,52 @@ async def test_agent_takes_a_call_in_the_browser(ns_stack: StackUnderTest) -> No
         assert saved["rtp"]["received"] > answered["rtp"]["received"], saved
         # the wrap-up countdown of the queue (30 s) was on screen
         assert re.search(r"\b([12][0-9]|30) s\b", saved["countdown"]), saved
+
+        # click-to-call: the agent calls the customer back from her record's
+        # callback task; the carrier (a SIPp on the trunk's address) answers
+        with db.session() as s:
+            task = create_task(s, actor=Actor("test"), kind="callback", customer_id=customer.id,
+                               scheduled_at=datetime.now(UTC), notes="llamar por la renovación")
+            task_id = task.id
+        carrier_rtp = await RtpEndpoint.open(TRUNK_IP)
+        carrier = Sipp(scenario("agent"), stack.sip_target, local_ip=TRUNK_IP, local_port=5060,
+                       keys={"rtp_port": carrier_rtp.port})
+        await carrier.start()
+        try:
+            await browser.go(json.dumps({"task_id": task_id}))
+            outbound = await browser.step("outbound", 60)
+            assert outbound["autoAnswered"] is True, outbound
+            async with Ami(stack.port("ami"), stack.secret("AMI_PASSWORD")) as ami:
+                legs = await ami.wait_for(lambda: ami.bridge_holding(
+                    "PJSIP/agent-1001-", "PJSIP/trunk-carrier-"), timeout=10)
+                assert legs, "the browser and the customer are not bridged"
+                browser_leg = next(c for c in legs if c.startswith("PJSIP/agent-1001-"))
+                carrier_rtp.send_tone(await ami.rtp_address(
+                    next(c for c in legs if c.startswith("PJSIP/trunk-carrier-"))), 1000)
+                carrier_rtp.reset()
+                rx1, tx1 = await rtp_counts(ami, browser_leg)
+                await asyncio.sleep(2)
+                rx2, tx2 = await rtp_counts(ami, browser_leg)
+            print(f"click-to-call {outbound['call']}: browser leg rx {rx1}->{rx2}, "
+                  f"tx {tx1}->{tx2}; customer heard {carrier_rtp.packets}; {outbound['state']}")
+            assert rx2 - rx1 >= 60 and tx2 - tx1 >= 60, (rx1, rx2, tx1, tx2)
+            assert carrier_rtp.packets >= 60, "the customer does not hear the agent"
+            await browser.go()
+            await browser.step("outbound-done", 30)
+            assert (await carrier.wait(20)).returncode == 0
+        finally:
+            carrier.kill()
+            carrier_rtp.close()
+        with db.engine.connect() as conn:
+            out = conn.execute(text(
+                "SELECT c.direction, c.state, c.caller_number, t.status AS task, "
+                "i.direction AS i_dir FROM calls c JOIN tasks t ON t.id = c.task_id "
+                "JOIN interactions i ON i.call_id = c.id WHERE c.id = :id"),
+                {"id": outbound["call"]}).first()
+            seen = [dict(r._mapping) for r in conn.execute(text(
+                "SELECT id, direction, state, task_id FROM calls WHERE direction = 'outbound'"))]
+        assert out is not None and tuple(out) == (
+            "outbound", "completed", CUSTOMER_PHONE, "done", "outbound"), (outbound, seen)
         await browser.step("forbidden", 20)
         assert await asyncio.wait_for(proc.wait(), 20) == 0
 
@@ -355,7 +423,7 @@ async def test_agent_takes_a_call_in_the_browser(ns_stack: StackUnderTest) -> No
             row = conn.execute(text(
                 "SELECT i.disposition, i.notes, i.agent_extension, c.state FROM interactions i "
                 "JOIN calls c ON c.id = i.call_id WHERE i.customer_id = :cid "
-                "AND i.call_id IS NOT NULL ORDER BY i.id DESC"), {"cid": customer.id}).first()
+                "AND c.direction = 'inbound' ORDER BY i.id DESC"), {"cid": customer.id}).first()
         assert row is not None
         assert (row.disposition, row.agent_extension, row.state) == (
             "venta", "1001", "completed"), row

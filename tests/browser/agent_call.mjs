@@ -6,6 +6,7 @@
 // (place the SIPp call, measure RTP) before the next stage.
 // Env: BASE_URL, EMAIL, PASSWORD, ARTIFACTS (screenshots), CUSTOMER (name),
 //      DISPOSITION, NOTES, QUOTE_* (the vehicle and driver of the quote).
+// A `go` line may carry JSON for the next stage (`go {"task_id": 7}`).
 import { createInterface } from 'node:readline';
 import { mkdirSync } from 'node:fs';
 import { createRequire } from 'node:module';
@@ -18,7 +19,12 @@ const shots = env.ARTIFACTS;
 mkdirSync(shots, { recursive: true });
 const lines = createInterface({ input: process.stdin })[Symbol.asyncIterator]();
 const step = (name, data = {}) => console.log(`STEP ${name} ${JSON.stringify(data)}`);
-const waitGo = async () => { const { value, done } = await lines.next(); if (done || value.trim() !== 'go') throw new Error(`stopped by the test (${value})`); };
+const waitGo = async () => {
+  const { value, done } = await lines.next();
+  if (done || !value.startsWith('go')) throw new Error(`stopped by the test (${value})`);
+  const rest = value.slice(2).trim();
+  return rest ? JSON.parse(rest) : {};
+};
 
 const browser = await chromium.launch({
   executablePath: env.CHROMIUM || '/usr/bin/chromium',
@@ -77,6 +83,17 @@ try {
   step('answered', { rtp: rtp1 });
   await waitGo();
 
+  // the caller reads out a card number: recording paused, then resumed
+  await tid('call-controls').waitFor({ timeout: 5000 });
+  await tid('recording-pause').click();
+  await page.locator('[data-testid="control-message"][data-done="recording-pause"]').waitFor({ timeout: 10000 });
+  step('rec-paused', { message: await tid('control-message').innerText() });
+  await waitGo();
+  await tid('recording-resume').click();
+  await page.locator('[data-testid="control-message"][data-done="recording-resume"]').waitFor({ timeout: 10000 });
+  step('rec-resumed', { message: await tid('control-message').innerText() });
+  await waitGo();
+
   // 4. during the call: an auto quote for the customer, priced, then accepted
   await tid('quote').waitFor({ timeout: 10000 });
   await tid('quote-product').selectOption('auto');
@@ -120,6 +137,31 @@ try {
   await page.locator('[data-testid="wrapup-result"][data-saved="1"]').waitFor({ timeout: 10000 });
   await page.screenshot({ path: `${shots}/08-saved.png` });
   step('saved', { rtp: rtp2, countdown });
+  const { task_id: taskId } = await waitGo();
+
+  // 6. click-to-call from the customer's record: her callback task. The
+  // softphone answers the server's call by itself, then the customer rings
+  await tid('crm-search').fill(env.CUSTOMER.split(' ')[0]);
+  await tid('crm-search-go').click();
+  await tid('crm-results').locator('a').first().click();
+  await tid('crm-record-name').getByText(env.CUSTOMER).waitFor({ timeout: 10000 });
+  await tid(`crm-task-call-${taskId}`).click();
+  await page.locator('[data-testid="call-state"][data-direction="outbound"]').waitFor({ timeout: 15000 });
+  await page.locator('[data-testid="call-state"][data-state="talking"][data-direction="outbound"]').waitFor({ timeout: 30000 });
+  await page.waitForTimeout(2000);
+  const rtp3 = await page.evaluate(() => window.aitcommsPhone.rtpStats());
+  await page.screenshot({ path: `${shots}/08b-click-to-call.png` });
+  step('outbound', {
+    rtp: rtp3, state: await tid('call-state').innerText(),
+    autoAnswered: await page.evaluate(() => window.aitcommsPhone.autoAnswered),
+    message: await tid('crm-message').innerText(), call: await tid('crm-message').getAttribute('data-call'),
+  });
+  await waitGo();
+  await tid('hangup').click();
+  await page.locator('[data-testid="call-state"][data-state="idle"]').waitFor({ timeout: 10000 });
+  // the task is done: it leaves the record's open tasks
+  await tid(`crm-task-call-${taskId}`).waitFor({ state: 'detached', timeout: 15000 });
+  step('outbound-done', {});
 
   // 6. an agent does not get the wallboard
   await page.goto(`${env.BASE_URL}/wallboard`);

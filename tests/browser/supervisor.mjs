@@ -77,7 +77,11 @@ try {
   await page.locator(`[data-testid="wb-message"][data-requested="barge-${callId}"]`).waitFor({ timeout: 10000 });
   await tid(`supervised-${callId}`).waitFor({ timeout: 20000 });
   await page.screenshot({ path: `${shots}/s2-wallboard-barge.png` });
-  step('barged', { message: await tid('wb-message').innerText(), badge: await tid(`supervised-${callId}`).innerText() });
+  // today's charts count the call (refreshed when it was answered)
+  await tid('wb-chart-calls').locator('g[data-total]:not([data-total="0"])').first().waitFor({ timeout: 10000 });
+  const charted = await tid('wb-chart-calls').locator('g[data-total]').evaluateAll(
+    (gs) => gs.reduce((n, g) => n + Number(g.dataset.total), 0));
+  step('barged', { message: await tid('wb-message').innerText(), badge: await tid(`supervised-${callId}`).innerText(), charted });
   await waitGo();
   await context.close();
   step('done', {});

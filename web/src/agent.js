@@ -4,6 +4,7 @@ import { EventStream } from './events.js';
 import { Softphone } from './softphone.js';
 import { h, clear, fmtDuration, parseTs } from './dom.js';
 import { quotePanel } from './quote.js';
+import { customerPanel } from './customers.js';
 import { t, DISPOSITIONS, PAUSE_REASONS } from './i18n.js';
 
 const SIP_STATE = { registered: 'ok', connected: 'warn', connecting: 'warn', disconnected: 'bad', regFailed: 'bad', noPhone: 'bad' };
@@ -54,9 +55,57 @@ export function agentDesk(main, user) {
   const keypad = h('div', { class: 'keypad', testid: 'keypad' },
     '123456789*0#'.split('').map((d) => h('button', { testid: `dtmf-${d === '*' ? 'star' : d === '#' ? 'hash' : d}`, onclick: () => phone && phone.dtmf(d) }, d)));
 
+  // dial a number (click-to-call from the keypad's field)
+  const dialInput = h('input', { type: 'tel', testid: 'dial-number', 'aria-label': t('number'), placeholder: '+34 600 000 000' });
+  const dialMsg = h('span', { class: 'hint', testid: 'dial-message' });
+  const dialForm = h('form', {
+    class: 'row', onsubmit: async (e) => {
+      e.preventDefault();
+      dialMsg.textContent = '';
+      try { await dial({ to: dialInput.value }); } catch (ex) { dialMsg.textContent = ex.message; }
+    },
+  }, dialInput, h('button', { type: 'submit', testid: 'dial', class: 'go' }, t('call')), dialMsg);
+
+  // call control on the server (the call's id comes with the screen pop):
+  // blind transfer to a colleague or a queue, attended transfer, recording
+  const ctlMsg = h('span', { class: 'hint', testid: 'control-message', role: 'status' });
+  const xferTo = h('input', { testid: 'transfer-to', placeholder: '1002 · autos', 'aria-label': t('transferTo'), size: 10 });
+  const target = () => { const v = xferTo.value.trim(); return /^[0-9]+$/.test(v) ? `ext:${v}` : `queue:${v}`; };
+  async function control(action, body, done) {
+    ctlMsg.textContent = '';
+    delete ctlMsg.dataset.done;
+    const id = st.pop && st.pop.call_id;
+    if (!id) return;
+    try {
+      await api('POST', `/api/v1/calls/${id}/${action}`, body);
+      ctlMsg.textContent = done;
+      ctlMsg.dataset.done = action + (body && body.action ? `-${body.action}` : '');
+    } catch (ex) { ctlMsg.textContent = ex.message; }
+  }
+  const bTransfer = btn('transfer', t('transfer'), () => control('transfer', { to: target() }, t('transferred')));
+  const bConsult = btn('consult', t('consult'), () => {
+    const v = xferTo.value.trim();
+    st.consulting = true;
+    control('consult', { to: `ext:${v}` }, t('consulting', { ext: v }));
+    render();
+  });
+  const bComplete = btn('complete-transfer', t('completeTransfer'), () => control('complete_transfer', undefined, t('transferred')));
+  const bRecPause = btn('recording-pause', t('recPause'), () => { st.recPaused = true; control('recording', { action: 'pause' }, t('recPaused')); render(); });
+  const bRecResume = btn('recording-resume', t('recResume'), () => { st.recPaused = false; control('recording', { action: 'resume' }, t('recResumed')); render(); });
+  const controls = h('div', { class: 'controls', testid: 'call-controls' },
+    h('div', { class: 'row' }, xferTo, bTransfer, bConsult, bComplete),
+    h('div', { class: 'row' }, bRecPause, bRecResume), ctlMsg);
+
   const popBox = h('section', { class: 'pop', testid: 'screen-pop' });
   const wrapBox = h('section', { class: 'wrapup', testid: 'wrapup', hidden: true });
   const quoteBox = h('div', { class: 'quote-box', hidden: true });
+  // click-to-call: the softphone answers the server's call to it by itself
+  async function dial(req) {
+    if (phone) phone.expectAutoAnswer();
+    const r = await api('POST', '/api/v1/calls', req);
+    return r.call;
+  }
+  const crm = customerPanel({ dial });
   let quoteFor = null; // the call the quote form was built for
 
   main.append(h('div', { class: 'desk' },
@@ -70,8 +119,10 @@ export function agentDesk(main, user) {
       callState, callTimer,
       h('div', { class: 'row' }, bAnswer, bReject, bHangup),
       h('div', { class: 'row' }, bHold, bMute),
-      h('details', {}, h('summary', {}, t('keypad')), keypad)),
-    popBox, quoteBox, wrapBox));
+      controls,
+      h('details', {}, h('summary', {}, t('keypad')), keypad),
+      dialForm),
+    popBox, quoteBox, wrapBox, crm.el));
 
   // -- rendering --------------------------------------------------------------
   function render() {
@@ -85,8 +136,17 @@ export function agentDesk(main, user) {
     statusNow.textContent = a ? t(a.status) + (a.status === 'paused' && a.pause_reason ? ` (${t(`reasons.${a.pause_reason}`)})` : '') : '';
     statusNow.dataset.status = a ? a.status : '';
     const labels = { idle: t('idle'), ringing: t('incoming'), talking: t('inCall'), held: t('onHold') };
-    callState.textContent = labels[st.call] + (st.callerNumber && st.call !== 'idle' ? ` · ${st.callerNumber}` : '');
-    callState.dataset.state = st.call;
+    const outbound = st.pop && st.pop.direction === 'outbound';
+    const dialing = outbound && !st.pop.connected && st.call !== 'idle';
+    callState.textContent = (dialing ? t('dialing') : labels[st.call])
+      + (outbound && st.call !== 'idle' ? ` · ${st.pop.caller_number}` : st.callerNumber && st.call !== 'idle' ? ` · ${st.callerNumber}` : '');
+    callState.dataset.state = dialing ? 'dialing' : st.call;
+    callState.dataset.direction = outbound ? 'outbound' : 'inbound';
+    const live = (st.call === 'talking' || st.call === 'held') && !!(st.pop && st.pop.call_id) && !dialing;
+    controls.hidden = !live;
+    bComplete.disabled = !st.consulting;
+    bRecPause.disabled = !!st.recPaused;
+    bRecResume.disabled = !st.recPaused;
     bAnswer.disabled = st.call !== 'ringing';
     bReject.disabled = st.call !== 'ringing';
     bHangup.disabled = st.call === 'idle' || st.call === 'ringing';
@@ -221,16 +281,40 @@ export function agentDesk(main, user) {
     const d = ev.data || {};
     switch (ev.type) {
       case 'call.incoming':
+      case 'call.outgoing':
         if (d.agent === user.agent_extension) {
-          st.pop = { call_id: d.call_id, caller_number: d.caller_number, queue: d.queue, customer_id: d.customer_id, context: d.context };
+          st.pop = { call_id: d.call_id, caller_number: d.caller_number, queue: d.queue, customer_id: d.customer_id, context: d.context,
+            direction: d.direction || 'inbound', connected: false };
+          st.consulting = false;
+          st.recPaused = false;
           render();
         }
+        break;
+      case 'call.answered':
+        if (d.call && st.pop && st.pop.call_id === d.call.id) { st.pop.connected = true; render(); }
+        break;
+      case 'call.not_connected':
+        if (d.call && d.call.agent_extension === user.agent_extension) {
+          dialMsg.textContent = t('notConnected', { n: d.call.caller_number });
+          dialMsg.dataset.result = 'not_connected';
+          if (st.pop && st.pop.call_id === d.call.id) st.pop = null;
+          render();
+        }
+        break;
+      case 'call.transferred':
+        if (st.pop && st.pop.call_id === d.call_id) st.consulting = false;
+        break;
+      case 'task.created':
+        crm.loadTasks();
         break;
       case 'agent.status_changed':
         if (d.agent && d.agent.extension === user.agent_extension) setAgent(d.agent, d.wrapup_s);
         break;
       case 'call.completed':
-        if (d.call && d.call.agent_extension === user.agent_extension) startWrapup(d.call);
+        if (d.call && d.call.agent_extension === user.agent_extension) {
+          startWrapup(d.call);
+          if (d.call.task_id) setTimeout(() => crm.refresh(), 1500); // done by the CRM writer
+        }
         break;
       case 'call.abandoned':
         if (d.call && st.pop && st.pop.call_id === d.call.id && st.call === 'idle') { st.pop = null; render(); }

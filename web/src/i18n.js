@@ -39,6 +39,13 @@ const STRINGS = {
     dialplanVersions: 'Versiones del plan de marcación', dpDiff: 'Ver diferencias', dpApply: 'Aplicar', dpRollback: 'Restaurar',
     dpNoDiff: 'Sin diferencias: el plan en marcha es el que generan las fuentes', dpApplied: 'Versión aplicada',
     dpNothing: 'Nada que aplicar', action: 'Acción', author: 'Autor', contexts: 'Contextos', version: 'Versión',
+    customers: 'Clientes', search: 'Buscar', searchCustomer: 'Buscar cliente', searchHint: 'Nombre, teléfono, DNI o correo',
+    call: 'Llamar', calling: 'Llamando a', dialing: 'Llamando…', notConnected: 'No contesta: {n}', record: 'Ficha',
+    myTasks: 'Mis tareas', taskKinds: { callback: 'Devolver llamada', follow_up: 'Seguimiento' },
+    transferTo: 'Transferir a (extensión o cola)', transfer: 'Transferir', transferred: 'Transferida',
+    consult: 'Consultar', consulting: 'Consultando con {ext}…', completeTransfer: 'Completar transferencia',
+    recPause: 'Pausar grabación', recResume: 'Reanudar grabación', recPaused: 'Grabación en pausa', recResumed: 'Grabando',
+    callsPerHour: 'Llamadas por hora', slThroughDay: 'Nivel de servicio a lo largo del día', outbound: 'Saliente', inbound: 'Entrante',
   },
   en: {
     appName: 'AIT-COMMS', login: 'Sign in', email: 'E-mail', password: 'Password',
@@ -78,6 +85,13 @@ const STRINGS = {
     dialplanVersions: 'Dialplan versions', dpDiff: 'Show diff', dpApply: 'Apply', dpRollback: 'Roll back',
     dpNoDiff: 'No difference: the running dialplan is what the sources render', dpApplied: 'Version applied',
     dpNothing: 'Nothing to apply', action: 'Action', author: 'Author', contexts: 'Contexts', version: 'Version',
+    customers: 'Customers', search: 'Search', searchCustomer: 'Find a customer', searchHint: 'Name, phone, DNI or e-mail',
+    call: 'Call', calling: 'Calling', dialing: 'Calling…', notConnected: 'No answer: {n}', record: 'Record',
+    myTasks: 'My tasks', taskKinds: { callback: 'Call back', follow_up: 'Follow-up' },
+    transferTo: 'Transfer to (extension or queue)', transfer: 'Transfer', transferred: 'Transferred',
+    consult: 'Consult', consulting: 'Consulting {ext}…', completeTransfer: 'Complete transfer',
+    recPause: 'Pause recording', recResume: 'Resume recording', recPaused: 'Recording paused', recResumed: 'Recording',
+    callsPerHour: 'Calls per hour', slThroughDay: 'Service level through the day', outbound: 'Outbound', inbound: 'Inbound',
   },
 };
 

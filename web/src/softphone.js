@@ -13,7 +13,13 @@ export class Softphone {
     this.muted = false;
     this.held = false;
     this.ua = null;
+    this.autoAnswerUntil = 0;
   }
+
+  // Click-to-call: the server rings this phone first with Call-Info
+  // answer-after=0. Answer that by ourselves, but only right after this page
+  // asked for such a call: a stray header must not open the microphone.
+  expectAutoAnswer(seconds = 30) { this.autoAnswerUntil = Date.now() + seconds * 1000; }
 
   start() {
     const { cfg } = this;
@@ -85,6 +91,14 @@ export class Softphone {
     session.on('ended', end('ended'));
     session.on('failed', end('failed'));
     this.h.onCall(e.originator === 'remote' ? 'incoming' : 'outgoing', session);
+    const callInfo = (e.request && e.request.getHeader && e.request.getHeader('Call-Info')) || '';
+    if (e.originator === 'remote' && /answer-after=0/i.test(callInfo) && Date.now() < this.autoAnswerUntil) {
+      this.autoAnswerUntil = 0;
+      this.autoAnswered = true;
+      setTimeout(() => this.answer(), 0);
+    } else {
+      this.autoAnswered = false;
+    }
   }
 
   get ringing() {

@@ -7,6 +7,7 @@ import { api } from './api.js';
 import { EventStream } from './events.js';
 import { h, clear, fmtDuration, parseTs } from './dom.js';
 import { t } from './i18n.js';
+import { callsPerHour, serviceLevel } from './charts.js';
 
 export function wallboard(main, user) {
   const st = { queues: {}, agents: new Map(), calls: new Map(), events: 'connecting', sales: [], supervised: new Map() };
@@ -16,8 +17,9 @@ export function wallboard(main, user) {
   const cBox = h('table', { class: 'grid', testid: 'wb-calls' });
   const sBox = h('table', { class: 'grid', testid: 'wb-sales' });
   const msg = h('p', { class: 'hint', testid: 'wb-message' });
+  const charts = h('div', { class: 'charts', testid: 'wb-charts' });
   main.append(h('div', { class: 'conn' }, t('events'), ': ', evBadge),
-    h('h2', {}, t('queues')), qBox, h('h2', {}, t('agents')), aBox,
+    h('h2', {}, t('queues')), qBox, charts, h('h2', {}, t('agents')), aBox,
     h('h2', {}, t('liveCalls')), cBox, msg, h('h2', {}, t('sales')), sBox);
 
   const tbody = (...rows) => h('tbody', {}, ...rows);
@@ -44,8 +46,8 @@ export function wallboard(main, user) {
         h('td', {}, a.extension), h('td', {}, a.name), h('td', { class: `st-${a.status}` }, t(a.status) + (a.pause_reason ? ` (${a.pause_reason})` : '')),
         h('td', {}, a.status_since ? fmtDuration((Date.now() - parseTs(a.status_since)) / 1000) : '')))));
     clear(cBox).append(tbody(row([t('queue'), t('caller'), t('agent'), t('since'), ''], 'th'),
-      [...st.calls.values()].map((c) => h('tr', { 'data-call': c.id, 'data-supervised': st.supervised.get(c.id) },
-        h('td', {}, c.queue), h('td', {}, c.caller_number || ''), h('td', {}, c.agent_extension || ''),
+      [...st.calls.values()].map((c) => h('tr', { 'data-call': c.id, 'data-supervised': st.supervised.get(c.id), 'data-direction': c.direction || 'inbound' },
+        h('td', {}, c.direction === 'outbound' ? t('outbound') : c.queue), h('td', {}, c.caller_number || ''), h('td', {}, c.agent_extension || ''),
         h('td', {}, c.answered_at ? fmtDuration((Date.now() - parseTs(c.answered_at)) / 1000) : ''),
         h('td', {}, ['listen', 'whisper', 'barge'].map((m) => h('button', { testid: `${m}-${c.id}`, onclick: () => supervise(c.id, m) }, t(m))),
           st.supervised.has(c.id) ? h('span', { class: 'badge ok', testid: `supervised-${c.id}` }, t(st.supervised.get(c.id))) : '')))));
@@ -65,16 +67,33 @@ export function wallboard(main, user) {
     const d = ev.data || {};
     if (ev.type === 'queue.stats') st.queues = d.queues || {};
     else if (ev.type === 'agent.status_changed' && d.agent) st.agents.set(d.agent.extension, d.agent);
-    else if (ev.type === 'call.answered' && d.call) st.calls.set(d.call.id, d.call);
+    else if (ev.type === 'call.answered' && d.call) { st.calls.set(d.call.id, d.call); chartsSoon(); }
     else if ((ev.type === 'call.completed' || ev.type === 'call.abandoned') && d.call) {
       st.calls.delete(d.call.id);
       st.supervised.delete(d.call.id);
+      chartsSoon();
     } else if (ev.type === 'call.supervised' && d.call_id) st.supervised.set(d.call_id, d.mode);
     else if (ev.type === 'quote.created' && d.quote) sale('quote', ev, d.quote, d.agent_extension);
     else if (ev.type === 'policy.created' && d.policy) sale('policy', ev, d.policy, d.agent_extension);
     else return;
     render();
   }
+
+  // today's charts: at start, every minute, and shortly after a call ends
+  let chartTimer = null;
+  async function loadCharts() {
+    clearTimeout(chartTimer);
+    chartTimer = setTimeout(loadCharts, 60000);
+    try {
+      const tz = Intl.DateTimeFormat().resolvedOptions().timeZone || 'UTC';
+      const r = await api('GET', `/api/v1/analytics/calls/hourly?tz=${encodeURIComponent(tz)}`);
+      clear(charts).append(
+        h('figure', {}, h('figcaption', {}, t('callsPerHour')), callsPerHour(r.hours, t('callsPerHour'))),
+        h('figure', {}, h('figcaption', {}, t('slThroughDay')), serviceLevel(r.hours, t('slThroughDay'))));
+      charts.dataset.day = r.day;
+    } catch (ex) { msg.textContent = ex.message; }
+  }
+  const chartsSoon = () => { clearTimeout(chartTimer); chartTimer = setTimeout(loadCharts, 1500); };
 
   async function load() {
     try {
@@ -84,9 +103,9 @@ export function wallboard(main, user) {
     } catch (ex) { msg.textContent = ex.message; }
   }
 
-  const events = new EventStream(onEvent, (s) => { st.events = s; render(); if (s === 'connected') load(); });
+  const events = new EventStream(onEvent, (s) => { st.events = s; render(); if (s === 'connected') { load(); loadCharts(); } });
   events.start();
   const ticker = setInterval(render, 1000);
   render();
-  return () => { clearInterval(ticker); events.stop(); };
+  return () => { clearInterval(ticker); clearTimeout(chartTimer); events.stop(); };
 }
