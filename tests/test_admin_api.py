@@ -479,10 +479,12 @@ async def test_cli_manages_queues_trunks_dids_and_agents(clean_stack: StackUnder
     from control.stack.manager import Stack
 
     asterisk = Stack(stack.settings).asterisk_cli
-    stack.aitcomms("agent", "add", "1001", "--name", "Ana", "--password", "ana-secret-1")
-    stack.aitcomms("trunk", "add", "carrier", "--host", TRUNK_IP)
-    stack.aitcomms("queue", "add", "autos", "--members", "1001")
-    stack.aitcomms("did", "add", "+34910000032", "--to", "queue:autos")
+    # set up through the API (the CLI's add commands are tests/test_calls.py's)
+    for path, body in (("/api/v1/agents", {"extension": "1001", "name": "Ana"}),
+                       ("/api/v1/trunks", {"name": "carrier", "host": TRUNK_IP}),
+                       ("/api/v1/queues", {"name": "autos", "members": ["1001"]}),
+                       ("/api/v1/dids", {"number": "+34910000032", "target": "queue:autos"})):
+        assert http(stack, "POST", path, body)[0] == 201, path
 
     out = stack.aitcomms("queue", "update", "autos", "--weight", "language=30", "--wrapup",
                          "4", "--no-record", "--skills", "auto").stdout
