@@ -7,15 +7,30 @@ import secrets
 import sys
 from collections.abc import Callable, Sequence
 
-from control.acd.agents import create_agent, list_agents
+from control.acd.agents import create_agent, delete_agent, list_agents, live_channels, update_agent
 from control.acd.models import AgentStatus
-from control.acd.queues import create_queue, remove_member, set_member
+from control.acd.queues import (
+    create_queue,
+    delete_queue,
+    list_queues,
+    remove_member,
+    set_member,
+    update_queue,
+)
 from control.acd.store import AcdStore
 from control.db import Database
 from control.errors import Conflict, InvalidInput, NotFound
 from control.ivr.flows import FlowError, dialplans_dir, load_flows
 from control.provisioning.dialplan import DialplanError
-from control.provisioning.trunks import create_did, create_trunk
+from control.provisioning.trunks import (
+    create_did,
+    create_trunk,
+    delete_did,
+    delete_trunk,
+    list_dids,
+    list_trunks,
+    update_did,
+)
 from control.settings import Settings, get_settings
 from control.stack.manager import Stack, StackError
 
@@ -24,12 +39,18 @@ def _csv(value: str) -> list[str]:
     return [v for v in (p.strip() for p in value.split(",")) if v]
 
 
-def _apply(settings: Settings, db: Database) -> None:
+def _apply(settings: Settings, db: Database, unregister: Sequence[str] = ()) -> None:
     """Push a data change into the running stack (or just render when down),
-    keeping the resulting dialplan as a version."""
+    keeping the resulting dialplan as a version; drop the registrations of
+    the SIP users in `unregister`."""
     from control.provisioning.dialplan import apply_data_change
 
-    apply_data_change(settings, db)
+    apply_data_change(settings, db, unregister=unregister)
+
+
+def _optional_csv(value: str | None) -> list[str] | None:
+    """None: not given (unchanged); "" clears."""
+    return None if value is None else _csv(value)
 
 
 def _first_admin(settings: Settings) -> str | None:
@@ -182,6 +203,44 @@ def cmd_agent_list(settings: Settings, _args: argparse.Namespace) -> int:
     return 0
 
 
+def _agent_line(a: dict[str, object]) -> str:
+    return (f"{a['extension']:<8} {a['name']:<30} "
+            f"skills={','.join(a['skills']) or '-'} "  # type: ignore[arg-type]
+            f"languages={','.join(a['languages']) or '-'}")  # type: ignore[arg-type]
+
+
+def cmd_agent_update(settings: Settings, args: argparse.Namespace) -> int:
+    if all(v is None for v in (args.name, args.password, args.skills, args.languages)):
+        raise InvalidInput("agent update", "nothing to change: give --name, --password, "
+                                           "--skills or --languages")
+    db = Database(settings)
+    with db.session() as session:
+        agent, password_changed = update_agent(
+            session, args.extension, realm=settings.sip_domain, name=args.name,
+            password=args.password, skills=_optional_csv(args.skills),
+            languages=_optional_csv(args.languages))
+        summary = agent.as_dict()
+    _apply(settings, db, unregister=[args.extension] if password_changed else [])
+    print(f"agent {_agent_line(summary)} updated")
+    if password_changed:
+        print("  new SIP password: its phones were unregistered and register again with it")
+    return 0
+
+
+def cmd_agent_remove(settings: Settings, args: argparse.Namespace) -> int:
+    db = Database(settings)
+    channels = live_channels(settings, args.extension)
+    with db.session() as session:
+        removed = delete_agent(session, args.extension, live_channels=channels)
+    _apply(settings, db, unregister=[args.extension])
+    queues, users = removed["queues"], removed["users"]
+    print(f"agent {args.extension} removed; its registrations dropped"
+          + (f"; it left queue {', '.join(queues)}" if queues else "")  # type: ignore[arg-type]
+          + (f"; user {', '.join(users)} no longer answers as it"  # type: ignore[arg-type]
+             if users else ""))
+    return 0
+
+
 def cmd_agent_status(settings: Settings, args: argparse.Namespace) -> int:
     try:
         status = AgentStatus(args.status)
@@ -218,6 +277,68 @@ def cmd_queue_add(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def _weights(pairs: list[str] | None) -> dict[str, object] | None:
+    if not pairs:
+        return None
+    out: dict[str, object] = {}
+    for pair in pairs:
+        key, sep, raw = pair.partition("=")
+        try:
+            if not sep:
+                raise ValueError
+            out[key.strip()] = float(raw)
+        except ValueError:
+            raise InvalidInput("weight", f"{pair!r}: expected NAME=NUMBER, e.g. "
+                                         "language=30") from None
+    return out
+
+
+def _queue_line(q: dict[str, object]) -> str:
+    members = ",".join(f"{m['extension']}" + (f"(-{m['penalty']})" if m["penalty"] else "")
+                       for m in q["members"])  # type: ignore[attr-defined]
+    weights = ",".join(f"{k}={v:g}" for k, v in q["weights"].items())  # type: ignore[attr-defined]
+    return (f"{q['name']:<12} skills={','.join(q['skills']) or '-'} "  # type: ignore[arg-type]
+            f"language={q['language']} wrapup={q['wrapup_s']}s ring={q['ring_timeout_s']}s "
+            f"misses={q['max_misses']} max_wait={q['max_wait_s']}s "
+            f"sl={q['service_level_s']}s announce={q['announce_every_s']}s "
+            f"record={'yes' if q['record'] else 'no'} weights={weights} "
+            f"members={members or '-'}")
+
+
+def cmd_queue_list(settings: Settings, _args: argparse.Namespace) -> int:
+    with Database(settings).session() as session:
+        for q in list_queues(session):
+            print(_queue_line(q.as_dict()))
+    return 0
+
+
+def cmd_queue_update(settings: Settings, args: argparse.Namespace) -> int:
+    numbers = {"wrapup_s": args.wrapup, "ring_timeout_s": args.ring_timeout,
+               "max_misses": args.max_misses, "max_wait_s": args.max_wait,
+               "service_level_s": args.service_level, "announce_every_s": args.announce_every}
+    weights = _weights(args.weight)
+    if all(v is None for v in (*numbers.values(), args.skills, args.language, args.record,
+                               weights)):
+        raise InvalidInput("queue update", "nothing to change (see aitcomms queue update -h)")
+    db = Database(settings)
+    with db.session() as session:
+        queue = update_queue(session, args.name, skills=_optional_csv(args.skills),
+                             language=args.language, record=args.record, weights=weights,
+                             **numbers).as_dict()
+    _apply(settings, db)
+    print(f"queue {_queue_line(queue)}")
+    return 0
+
+
+def cmd_queue_remove(settings: Settings, args: argparse.Namespace) -> int:
+    db = Database(settings)
+    with db.session() as session:
+        delete_queue(session, args.name)
+    _apply(settings, db)
+    print(f"queue {args.name} removed")
+    return 0
+
+
 def cmd_queue_member(settings: Settings, args: argparse.Namespace) -> int:
     db = Database(settings)
     with db.session() as session:
@@ -238,6 +359,49 @@ def cmd_trunk_add(settings: Settings, args: argparse.Namespace) -> int:
     _apply(settings, db)
     print(f"trunk {trunk['name']} created: calls from {trunk['address']} are trusted; "
           f"outbound to {trunk['host']}:{trunk['port']}")
+    return 0
+
+
+def cmd_trunk_list(settings: Settings, _args: argparse.Namespace) -> int:
+    with Database(settings).session() as session:
+        for t in list_trunks(session):
+            print(f"{t.name:<16} host={t.host} address={t.address} port={t.port}")
+    return 0
+
+
+def cmd_trunk_remove(settings: Settings, args: argparse.Namespace) -> int:
+    db = Database(settings)
+    with db.session() as session:
+        trunk = delete_trunk(session, args.name)
+        address = trunk.address
+    _apply(settings, db)
+    print(f"trunk {args.name} removed: calls from {address} are no longer trusted")
+    return 0
+
+
+def cmd_did_list(settings: Settings, _args: argparse.Namespace) -> int:
+    with Database(settings).session() as session:
+        for d in list_dids(session):
+            print(f"{d.number:<16} -> {d.target}")
+    return 0
+
+
+def cmd_did_update(settings: Settings, args: argparse.Namespace) -> int:
+    db = Database(settings)
+    ivrs = load_flows(dialplans_dir(settings.root) / "ivr")
+    with db.session() as session:
+        did = update_did(session, args.number, target=args.to, ivrs=ivrs).as_dict()
+    _apply(settings, db)
+    print(f"DID {did['number']} -> {did['target']}")
+    return 0
+
+
+def cmd_did_remove(settings: Settings, args: argparse.Namespace) -> int:
+    db = Database(settings)
+    with db.session() as session:
+        number = delete_did(session, args.number).number
+    _apply(settings, db)
+    print(f"DID {number} removed (its callers now hear that the number is not in service)")
     return 0
 
 
@@ -388,6 +552,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--skills", default="", help="comma separated, e.g. auto,home")
     p.add_argument("--languages", default="", help="comma separated, e.g. es,en")
     add("list", cmd_agent_list, "list agents", agent)
+    p = add("update", cmd_agent_update, "change an agent; a new password unregisters its "
+                                        "phones", agent)
+    p.add_argument("extension")
+    p.add_argument("--name")
+    p.add_argument("--password", help="new SIP password (at least 8 characters)")
+    p.add_argument("--skills", help="comma separated; replaces them (\"\" clears)")
+    p.add_argument("--languages", help="comma separated; replaces them (\"\" clears)")
+    p = add("remove", cmd_agent_remove, "remove an agent (refused while it has a call or "
+                                        "a DID rings it); drops its registrations", agent)
+    p.add_argument("extension")
     p = add("status", cmd_agent_status, "log an agent in or out, pause or unpause", agent)
     p.add_argument("extension")
     p.add_argument("status", help="available, paused or logged_out")
@@ -408,6 +582,26 @@ def build_parser() -> argparse.ArgumentParser:
                    help="seconds between position/expected-wait announcements (0: none)")
     p.add_argument("--no-record", action="store_true", help="do not record this queue's calls")
     p.add_argument("--members", default="", help="agent extensions, comma separated")
+    add("list", cmd_queue_list, "list queues with their settings and members", queue)
+    p = add("update", cmd_queue_update, "change a queue's settings (the next call uses them)",
+            queue)
+    p.add_argument("name")
+    p.add_argument("--skills", help="comma separated; replaces them (\"\" clears)")
+    p.add_argument("--language")
+    p.add_argument("--wrapup", type=int)
+    p.add_argument("--ring-timeout", type=int)
+    p.add_argument("--max-misses", type=int)
+    p.add_argument("--max-wait", type=int)
+    p.add_argument("--service-level", type=int)
+    p.add_argument("--announce-every", type=int)
+    p.add_argument("--record", action=argparse.BooleanOptionalAction, default=None,
+                   help="record this queue's calls (--no-record: do not)")
+    p.add_argument("--weight", action="append", metavar="NAME=NUMBER",
+                   help="a score weight: previous_agent, language, skill or call_today "
+                        "(repeatable), e.g. --weight language=30")
+    p = add("remove", cmd_queue_remove, "remove a queue (refused while a DID routes to it "
+                                        "or a call of it is in progress)", queue)
+    p.add_argument("name")
     member = queue.add_parser("member", help="queue membership").add_subparsers(
         dest="member_command", required=True)
     for action in ("add", "remove"):
@@ -422,12 +616,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("name")
     p.add_argument("--host", required=True)
     p.add_argument("--port", type=int, default=5060)
+    add("list", cmd_trunk_list, "list trunks", trunk)
+    p = add("remove", cmd_trunk_remove, "remove a trunk: its address is no longer trusted",
+            trunk)
+    p.add_argument("name")
 
     did = sub.add_parser("did", help="incoming numbers").add_subparsers(dest="did_command",
                                                                         required=True)
     p = add("add", cmd_did_add, "route an incoming number (E.164) to a target", did)
     p.add_argument("number", help="E.164, e.g. +34910000001")
     p.add_argument("--to", required=True, help="ext:EXTENSION, queue:NAME or ivr:NAME")
+    add("list", cmd_did_list, "list incoming numbers and their targets", did)
+    p = add("update", cmd_did_update, "send an incoming number to another target", did)
+    p.add_argument("number", help="E.164, e.g. +34910000001")
+    p.add_argument("--to", required=True, help="ext:EXTENSION, queue:NAME or ivr:NAME")
+    p = add("remove", cmd_did_remove, "stop routing an incoming number", did)
+    p.add_argument("number", help="E.164, e.g. +34910000001")
 
     dp = sub.add_parser("dialplan", help="the dialplan as versioned config").add_subparsers(
         dest="dialplan_command", required=True)

@@ -11,11 +11,17 @@ class InvalidInput(ValueError):
 
 
 class NotFound(LookupError):
-    def __init__(self, what: str, key: str) -> None:
+    def __init__(self, what: str, key: str, field: str | None = None) -> None:
         super().__init__(f"no {what} {key!r}")
         self.what = what
         self.key = key
+        self.field = field
 
 
 class Conflict(ValueError):
-    pass
+    """A duplicate, or a change the current state forbids (409)."""
+
+    def __init__(self, reason: str, field: str | None = None) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.field = field

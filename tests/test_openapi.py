@@ -26,6 +26,7 @@ from control.api.app import create_app
 from control.auth.models import User
 from control.auth.service import issue_access_token
 from control.events.bus import EventBus
+from control.provisioning import trunk_routes, trunks
 from control.secrets import Secrets
 from control.settings import Settings
 from control.telephony.ari import AriClient
@@ -107,8 +108,9 @@ class _Server:
         router = Router(AriClient("http://127.0.0.1:9", "x", "x", "aitcomms"), store, bus,
                         recordings_spool=self.settings.var_dir / "spool",
                         recordings_dir=self.settings.var_dir / "rec", crm=CrmLink(self.db))
-        # no Asterisk here: queue changes have nothing to reload
-        acd_routes.setup_routes(app, store, router, apply=lambda: None)
+        # no Asterisk here: data changes have nothing to reload
+        acd_routes.setup_routes(app, store, router, apply=lambda *_: None)
+        trunk_routes.setup_routes(app, apply=lambda *_: None)
         return app
 
     def _run(self, ready: threading.Event) -> None:
@@ -131,11 +133,29 @@ class _Server:
         self.db.dispose()
 
 
+def _offline_resolve(host: str) -> str:
+    """Trunk hosts without DNS: a generated name must not send a query off
+    this machine (only IP addresses are accepted here)."""
+    import ipaddress
+
+    from control.errors import InvalidInput
+
+    try:
+        return str(ipaddress.ip_address(host))
+    except ValueError:
+        raise InvalidInput("host", "no DNS in this test") from None
+
+
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[_Server]:
+    real = trunks.resolve_host
+    trunks.resolve_host = _offline_resolve  # type: ignore[assignment]
     s = _Server(tmp_path_factory.mktemp("openapi"))
-    yield s
-    s.stop()
+    try:
+        yield s
+    finally:
+        s.stop()
+        trunks.resolve_host = real  # type: ignore[assignment]
 
 
 @schema.parametrize()

@@ -44,7 +44,7 @@ async def web_api(tmp_path: Path, root: Path = PROJECT_ROOT) -> AsyncIterator[Te
                     recordings_spool=tmp_path / "spool", recordings_dir=tmp_path / "rec",
                     crm=CrmLink(db))
     # (`apply` pushes queue changes into Asterisk: nothing to push to here)
-    extra = {"apply": lambda: None} if "apply" in inspect.signature(
+    extra = {"apply": lambda *_: None} if "apply" in inspect.signature(
         acd_routes.setup_routes).parameters else {}
     acd_routes.setup_routes(app, store, router, **extra)
     dialplan_routes.setup_routes(app)

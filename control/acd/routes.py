@@ -1,24 +1,37 @@
-"""ACD over HTTP: routing decisions, agents' state, queue figures."""
+"""ACD over HTTP: routing decisions, agents' state, queue figures; agents
+and queues managed (create, change, remove) by admins (queues: supervisors
+too), through the same service functions as the CLI."""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from typing import Any
 
 from aiohttp import web
 
+from control.acd import agents as agent_admin
+from control.acd import queues as queue_admin
 from control.acd.models import AgentStatus
 from control.acd.router import Router
 from control.acd.store import AcdStore
-from control.api.http import Body, error, read_json
+from control.api.http import (
+    APPLY,
+    Apply,
+    Body,
+    applied,
+    database,
+    error,
+    json_response,
+    read_json,
+)
 from control.auth.middleware import PRINCIPAL, require_role
 from control.auth.models import Role
+from control.crm.fields import whole
 from control.errors import InvalidInput
 from control.telephony.ari import AriError
 
 STORE = web.AppKey("acd_store", AcdStore)
 ROUTER = web.AppKey("acd_router", Router)
-APPLY: web.AppKey[Callable[[], object]] = web.AppKey("acd_apply")
 SETTABLE = {AgentStatus.AVAILABLE.value, AgentStatus.PAUSED.value, AgentStatus.LOGGED_OUT.value}
 
 
@@ -96,9 +109,9 @@ async def create_queue_route(request: web.Request) -> web.Response:
     queue = await asyncio.to_thread(
         request.app[STORE].create_queue, name=body.req_text("name", max_len=40),
         skills=body.text_list("skills"), language=body.text("language", max_len=2) or "es",
-        record=record, members=body.text_list("members", max_items=200), **numbers)
-    await asyncio.to_thread(request.app[APPLY])
-    return web.json_response({"queue": queue}, status=201)
+        record=record, members=body.text_list("members", max_items=200),
+        actor=request[PRINCIPAL].actor, **numbers)
+    return await applied(request, web.json_response({"queue": queue}, status=201))
 
 
 @require_role(Role.SUPERVISOR, Role.ADMIN)
@@ -113,9 +126,9 @@ async def set_queue_member(request: web.Request) -> web.Response:
         penalty = value
     queue = await asyncio.to_thread(
         request.app[STORE].set_member, request.match_info["name"],
-        request.match_info["extension"], None if request.method == "DELETE" else penalty)
-    await asyncio.to_thread(request.app[APPLY])
-    return web.json_response({"queue": queue})
+        request.match_info["extension"], None if request.method == "DELETE" else penalty,
+        request[PRINCIPAL].actor)
+    return await applied(request, web.json_response({"queue": queue}))
 
 
 @require_role(Role.SUPERVISOR, Role.ADMIN)
@@ -139,15 +152,6 @@ async def supervise(request: web.Request) -> web.Response:
                              status=202)
 
 
-def _optional_id(body: Body, name: str) -> int | None:
-    value = body.data.get(name)
-    if value is None:
-        return None
-    if not isinstance(value, int) or isinstance(value, bool) or not 0 < value < 2**31:
-        raise InvalidInput(name, "expected an id (a positive integer)")
-    return value
-
-
 async def place_call(request: web.Request) -> web.Response:
     """Click-to-call: ring the signed-in agent's own phone, then the customer
     through the trunk. {"to": "+34600111222"} and/or {"task_id": N} (a callback
@@ -159,7 +163,7 @@ async def place_call(request: web.Request) -> web.Response:
     body = await read_json(request)
     body.only("to", "customer_id", "task_id")
     to = body.text("to", max_len=40)
-    customer_id, task_id = _optional_id(body, "customer_id"), _optional_id(body, "task_id")
+    customer_id, task_id = whole(body, "customer_id"), whole(body, "task_id")
     store = request.app[STORE]
     if task_id is not None:
         task = await asyncio.to_thread(store.open_task, task_id)
@@ -237,15 +241,146 @@ async def call_action(request: web.Request) -> web.Response:
     return web.json_response({"call_id": call_id, "action": action}, status=202)
 
 
+# -- managing agents and queues (the CLI's `agent` and `queue` commands) --------
+
+
+def _settings(request: web.Request) -> Any:
+    from control.api.app import SETTINGS
+
+    return request.app[SETTINGS]
+
+
+def _bool(body: Body, name: str) -> bool | None:
+    value = body.data.get(name)
+    if value is not None and not isinstance(value, bool):
+        raise InvalidInput(name, "expected true or false")
+    return value
+
+
+def _optional_list(body: Body, name: str, max_items: int = 20) -> list[str] | None:
+    """None when absent or null (unchanged); [] clears."""
+    return None if body.data.get(name) is None else body.text_list(name, max_items=max_items)
+
+
+def _something(body: Body, fields: tuple[str, ...]) -> None:
+    if all(body.data.get(f) is None for f in fields):
+        raise InvalidInput("body", f"nothing to change: give one of {', '.join(fields)}")
+
+
+@require_role(Role.ADMIN)
+async def create_agent_route(request: web.Request) -> web.Response:
+    body = await read_json(request)
+    body.only("extension", "name", "password", "skills", "languages")
+    extension = body.req_text("extension", max_len=8)
+    name = body.req_text("name", max_len=120)
+    password = body.text("password", max_len=128)
+    skills, languages = body.text_list("skills"), body.text_list("languages", max_items=10)
+    db, realm, actor = database(request), _settings(request).sip_domain, request[PRINCIPAL].actor
+
+    def run() -> tuple[dict[str, object], str | None]:
+        with db.session() as session:
+            agent, generated = agent_admin.create_agent(
+                session, extension=extension, name=name, password=password, realm=realm,
+                skills=skills, languages=languages, actor=actor)
+            return agent.as_dict(), generated
+
+    agent, generated = await asyncio.to_thread(run)
+    answer: dict[str, object] = {"agent": agent}
+    if generated:
+        answer["generated_password"] = generated  # shown once, never stored
+    return await applied(request, json_response(answer, status=201))
+
+
+@require_role(Role.ADMIN)
+async def update_agent_route(request: web.Request) -> web.Response:
+    extension = request.match_info["extension"]
+    body = await read_json(request)
+    fields = ("name", "password", "skills", "languages")
+    body.only(*fields)
+    _something(body, fields)
+    name = body.text("name", max_len=120)
+    password = body.text("password", max_len=128)
+    skills, languages = _optional_list(body, "skills"), _optional_list(body, "languages", 10)
+    db, realm, actor = database(request), _settings(request).sip_domain, request[PRINCIPAL].actor
+
+    def run() -> tuple[dict[str, object], bool]:
+        with db.session() as session:
+            agent, changed = agent_admin.update_agent(
+                session, extension, realm=realm, actor=actor, name=name, password=password,
+                skills=skills, languages=languages)
+            return agent.as_dict(), changed
+
+    agent, password_changed = await asyncio.to_thread(run)
+    # a new password: the phones registered with the old one are dropped
+    return await applied(request, json_response({"agent": agent}),
+                         unregister=[extension] if password_changed else [])
+
+
+@require_role(Role.ADMIN)
+async def delete_agent_route(request: web.Request) -> web.Response:
+    extension = request.match_info["extension"]
+    db, settings, actor = database(request), _settings(request), request[PRINCIPAL].actor
+
+    def run() -> None:
+        channels = agent_admin.live_channels(settings, extension)
+        with db.session() as session:
+            agent_admin.delete_agent(session, extension, actor=actor, live_channels=channels)
+
+    await asyncio.to_thread(run)
+    return await applied(request, web.Response(status=204), unregister=[extension])
+
+
+QUEUE_NUMBERS = tuple(queue_admin.LIMITS)
+
+
+@require_role(Role.SUPERVISOR, Role.ADMIN)
+async def update_queue_route(request: web.Request) -> web.Response:
+    name = request.match_info["name"]
+    body = await read_json(request)
+    fields = ("skills", "language", "record", "weights", *QUEUE_NUMBERS)
+    body.only(*fields)
+    _something(body, fields)
+    numbers = {f: body.data.get(f) for f in QUEUE_NUMBERS}  # type-checked by update_queue
+    skills = _optional_list(body, "skills")
+    language = body.text("language", max_len=2)
+    record = _bool(body, "record")
+    weights = body.obj("weights")
+    db, actor = database(request), request[PRINCIPAL].actor
+
+    def run() -> dict[str, object]:
+        with db.session() as session:
+            return queue_admin.update_queue(
+                session, name, actor=actor, skills=skills, language=language, record=record,
+                weights=weights, **numbers).as_dict()
+
+    queue = await asyncio.to_thread(run)
+    return await applied(request, json_response({"queue": queue}))
+
+
+@require_role(Role.SUPERVISOR, Role.ADMIN)
+async def delete_queue_route(request: web.Request) -> web.Response:
+    name = request.match_info["name"]
+    db, actor = database(request), request[PRINCIPAL].actor
+
+    def run() -> None:
+        with db.session() as session:
+            queue_admin.delete_queue(session, name, actor=actor)
+
+    await asyncio.to_thread(run)
+    return await applied(request, web.Response(status=204))
+
+
 def setup_routes(app: web.Application, store: AcdStore, router: Router,
-                 apply: Callable[[], object]) -> None:
-    """`apply` pushes a queue change into Asterisk (its fallback queues)."""
+                 apply: Apply) -> None:
+    """`apply` pushes an agent or queue change into the running stack."""
     app[STORE] = store
     app[ROUTER] = router
     app[APPLY] = apply
     app.router.add_get("/api/v1/calls/live", live_calls)
     app.router.add_get("/api/v1/queues", list_queues)
     app.router.add_post("/api/v1/queues", create_queue_route)
+    app.router.add_patch("/api/v1/queues/{name}", update_queue_route)
+    app.router.add_delete("/api/v1/queues/{name}", delete_queue_route)
     app.router.add_put("/api/v1/queues/{name}/members/{extension}", set_queue_member)
     app.router.add_delete("/api/v1/queues/{name}/members/{extension}", set_queue_member)
     app.router.add_post("/api/v1/supervision", supervise)
@@ -253,5 +388,8 @@ def setup_routes(app: web.Application, store: AcdStore, router: Router,
     app.router.add_post("/api/v1/calls/{call_id}/{action}", call_action)
     app.router.add_get("/api/v1/calls/{call_id}/routing", call_routing)
     app.router.add_get("/api/v1/agents", list_agents)
+    app.router.add_post("/api/v1/agents", create_agent_route)
+    app.router.add_patch("/api/v1/agents/{extension}", update_agent_route)
+    app.router.add_delete("/api/v1/agents/{extension}", delete_agent_route)
     app.router.add_put("/api/v1/agents/{extension}/status", set_agent_status)
     app.router.add_get("/api/v1/queues/{name}/stats", queue_stats)

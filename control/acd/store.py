@@ -17,6 +17,7 @@ from control.acd.models import (
     RoutingDecision,
 )
 from control.acd.scoring import Candidate
+from control.auth.audit import Actor
 from control.db import Database
 
 OPEN_STATES = (CallState.WAITING.value, CallState.RINGING.value, CallState.ANSWERED.value)
@@ -41,24 +42,25 @@ class AcdStore:
         with self.db.session() as s:
             return [q.as_dict() for q in s.scalars(select(Queue).order_by(Queue.name))]
 
-    def create_queue(self, *, members: list[str], **fields: Any) -> dict[str, Any]:
+    def create_queue(self, *, members: list[str], actor: Actor, **fields: Any
+                     ) -> dict[str, Any]:
         from control.acd.queues import create_queue, set_member
 
         with self.db.session() as s:
-            queue = create_queue(s, **fields)
+            queue = create_queue(s, actor=actor, **fields)
             for ext in members:
-                set_member(s, queue.name, ext)
+                set_member(s, queue.name, ext, actor=actor)
             return queue.as_dict()
 
     def set_member(self, queue_name: str, extension: str,
-                   penalty: int | None) -> dict[str, Any]:
+                   penalty: int | None, actor: Actor) -> dict[str, Any]:
         """Add or re-weigh a member; penalty None removes it."""
         from control.acd.queues import remove_member, set_member
 
         with self.db.session() as s:
             if penalty is None:
-                return remove_member(s, queue_name, extension).as_dict()
-            return set_member(s, queue_name, extension, penalty).as_dict()
+                return remove_member(s, queue_name, extension, actor=actor).as_dict()
+            return set_member(s, queue_name, extension, penalty, actor=actor).as_dict()
 
     def candidates(self, queue_name: str) -> list[Candidate]:
         """Available members of the queue, with what scoring needs."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Sequence
 from typing import Any
 
 from aiohttp import web
@@ -21,6 +22,7 @@ from control.db import Database
 from control.events import websocket as events_websocket
 from control.events.bus import EventBus, make_bus
 from control.provisioning import routes as dialplan_routes
+from control.provisioning import trunk_routes
 from control.provisioning.dialplan import apply_data_change
 from control.secrets import Secrets
 from control.settings import Settings
@@ -96,11 +98,15 @@ def create_app(settings: Settings) -> web.Application:
                          recordings_dir=settings.recordings_dir, crm=app[CRM],
                          outbound_caller_id=settings.outbound_caller_id,
                          outbound_wrapup_s=settings.outbound_wrapup_s)
-    acd_routes.setup_routes(app, store, app[ROUTER],
-                            apply=lambda: apply_data_change(settings, app[DB], "api"))
+
+    def apply(author: str, unregister: Sequence[str]) -> object:
+        return apply_data_change(settings, app[DB], author, unregister)
+
+    acd_routes.setup_routes(app, store, app[ROUTER], apply=apply)
     auth_routes.setup_routes(app)
     crm_routes.setup_routes(app)
     dialplan_routes.setup_routes(app)  # dialplan versions (admin page)
+    trunk_routes.setup_routes(app, apply=apply)  # trunks and DIDs
     events_websocket.setup_routes(app)  # after auth: it needs the JWT secret
     openapi.setup_routes(app)
     web_routes.setup_routes(app)  # the browser UI at / and its softphone credentials

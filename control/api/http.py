@@ -10,9 +10,10 @@ field of the wrong type or value, 404 for an unknown id, 409 for a duplicate,
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import date, datetime
 from typing import Any
 
@@ -25,6 +26,11 @@ from control.errors import Conflict, InvalidInput, NotFound
 log = logging.getLogger(__name__)
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+# apply(author, unregister): push a change of agents, queues, trunks or DIDs
+# into the running stack (control.provisioning.dialplan.apply_data_change),
+# dropping the registrations of the SIP users in `unregister`
+Apply = Callable[[str, Sequence[str]], object]
+APPLY: web.AppKey[Apply] = web.AppKey("apply_data_change")
 
 
 def error(status: int, code: str, field: str | None = None, reason: str = "",
@@ -174,3 +180,21 @@ def database(request: web.Request) -> Database:
     from control.api.app import DB
 
     return request.app[DB]
+
+
+async def applied(request: web.Request, response: web.Response,
+                  unregister: Sequence[str] = ()) -> web.Response:
+    """After a stored change: push it into the running stack as the signed-in
+    user (``APPLY``), then answer ``response``. If the stack does not take it
+    the change stays stored and the answer says so (503 not_applied)."""
+    from control.auth.middleware import PRINCIPAL
+    from control.provisioning.dialplan import DialplanError
+    from control.stack.manager import StackError
+
+    try:
+        await asyncio.to_thread(request.app[APPLY], request[PRINCIPAL].email, unregister)
+    except (StackError, DialplanError) as exc:
+        log.error("%s %s: stored, not applied: %s", request.method, request.path, exc)
+        return error(503, "not_applied", None, "the change is stored but the running stack "
+                     f"did not take it ({exc}); `aitcomms apply` retries")
+    return response

@@ -15,6 +15,8 @@ from typing import Any
 
 from aiohttp import web
 
+from control.acd.models import DEFAULT_WEIGHTS
+from control.acd.queues import LIMITS, WEIGHT_LIMIT
 from control.auth.middleware import UNAUTHENTICATED_PREFIXES, public
 
 PATH = "/api/v1/openapi.json"
@@ -42,6 +44,13 @@ DATE = _str(10, format="date")
 DATETIME = _str(40, format="date-time")
 AMOUNT = {"type": "string", "pattern": r"^[0-9]{1,8}(\.[0-9]{1,2})?$", "example": "455.90"}
 EXTENSION = _str(8, pattern=r"^[1-9][0-9]{1,7}$")
+TAGS = {"type": "array", "items": _str(32), "maxItems": 20}
+LANGUAGES = {"type": "array", "items": _str(2), "maxItems": 10}
+E164 = _str(20, pattern=r"^\+[1-9][0-9]{6,14}$", example="+34910000001",
+            description="E.164; in a path, URL-encode the + (%2B)")
+TARGET = _str(60, pattern=r"^(ext|queue|ivr):[A-Za-z0-9_-]{1,40}$", example="queue:autos")
+QUEUE_NUMBERS = LIMITS  # field -> (low, high)
+WEIGHTS = tuple(DEFAULT_WEIGHTS)
 PERIOD = {"name": "period", "in": "query", "required": False,
           "schema": {"type": "string", "enum": ["today", "week", "month"]}}
 LIMIT = {"name": "limit", "in": "query", "required": False, "schema": _int(1, 500)}
@@ -58,11 +67,13 @@ def _op(summary: str, tag: str, *, body: Schema | None = None,
         params: tuple[Schema, ...] = (), ok: int = 200, result: str | None = None,
         content_type: str = "application/json", body_required: bool = True) -> Schema:
     """One operation; who may call it is added from the handler (see document)."""
+    answer: dict[str, Any] = {"description": result or "done"}
+    if ok != 204:  # 204: no body
+        answer["content"] = {content_type: {"schema": {"type": "object"}
+                                            if content_type == "application/json"
+                                            else {"type": "string"}}}
     responses: dict[str, Any] = {
-        str(ok): {"description": result or "done",
-                  "content": {content_type: {"schema": {"type": "object"}
-                                             if content_type == "application/json"
-                                             else {"type": "string"}}}},
+        str(ok): answer,
         "4XX": {"description": "refused: JSON naming the field",
                 "content": {"application/json": {"schema": ERROR}}},
     }
@@ -300,7 +311,25 @@ def paths() -> dict[str, dict[str, Schema]]:
             "Interactions of the period as CSV", "analytics",
             params=(PERIOD,), content_type="text/csv")},
         # -- ACD ------------------------------------------------------------------
-        "/api/v1/agents": {"get": _op("Agents and their state", "acd")},
+        "/api/v1/agents": {
+            "get": _op("Agents and their state", "acd"),
+            "post": _op("Create an agent and its SIP endpoint (takes effect at once); "
+                        "without a password one is generated and returned once as "
+                        "generated_password", "acd", ok=201, body=_obj({
+                            "extension": EXTENSION, "name": _str(120),
+                            "password": _str(128, minLength=8), "skills": TAGS,
+                            "languages": LANGUAGES}, ("extension", "name")))},
+        "/api/v1/agents/{extension}": {
+            "patch": _op("Change an agent: name, skills, languages (replaced), password (a "
+                         "new digest HA1: its phones are unregistered and must register "
+                         "with the new one)", "acd",
+                         params=(_path_param("extension", EXTENSION),),
+                         body=_obj({"name": _str(120), "password": _str(128, minLength=8),
+                                    "skills": TAGS, "languages": LANGUAGES})),
+            "delete": _op("Remove an agent, its queue memberships and its registrations; "
+                          "409 while it is ringing or on a call, or a DID rings it "
+                          "(ext:EXTENSION)", "acd", ok=204,
+                          params=(_path_param("extension", EXTENSION),))},
         "/api/v1/agents/{extension}/status": {"put": _op(
             "Set an agent's state", "acd", params=(_path_param("extension", EXTENSION),),
             body=_obj({"status": {"type": "string",
@@ -330,6 +359,19 @@ def paths() -> dict[str, dict[str, Schema]]:
                 "max_wait_s": {"type": "integer"}, "service_level_s": {"type": "integer"},
                 "announce_every_s": {"type": "integer"}, "record": {"type": "boolean"},
                 "members": {"type": "array", "items": _str(8)}}, ("name",)))},
+        "/api/v1/queues/{name}": {
+            "patch": _op("Change a queue's settings and score weights (the next routing "
+                         "decision uses them); weights not named keep their value", "acd",
+                         params=(_path_param("name", _str(40)),), body=_obj({
+                             "skills": TAGS, "language": _str(2),
+                             **{f: _int(lo, hi) for f, (lo, hi) in QUEUE_NUMBERS.items()},
+                             "record": {"type": "boolean"},
+                             "weights": _obj({k: {"type": "number", "minimum": -WEIGHT_LIMIT,
+                                                  "maximum": WEIGHT_LIMIT}
+                                              for k in WEIGHTS})})),
+            "delete": _op("Remove a queue; 409 while a DID routes to it or a call of it is "
+                          "in progress", "acd", ok=204,
+                          params=(_path_param("name", _str(40)),))},
         "/api/v1/queues/{name}/members/{extension}": {
             "put": _op("Add a member to a queue or change its penalty", "acd",
                        params=(_path_param("name", _str(40)),
@@ -354,6 +396,32 @@ def paths() -> dict[str, dict[str, Schema]]:
             ok=202,
             body=_obj({"mode": {"type": "string", "enum": ["listen", "whisper", "barge"]},
                        "call_id": _str(36)}, ("mode", "call_id")))},
+        # -- trunks and DIDs (`aitcomms trunk|did`) ----------------------------------
+        "/api/v1/trunks": {
+            "get": _op("SIP trunks: name, host, the address calls are trusted from, port",
+                       "provisioning"),
+            "post": _op("Add an IP-authenticated trunk: calls from its address are trusted",
+                        "provisioning", ok=201, body=_obj({
+                            "name": _str(64, pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$"),
+                            "host": _str(255, description="IP address or DNS name "
+                                                          "(resolved once, now)"),
+                            "port": _int(1, 65535)}, ("name", "host")))},
+        "/api/v1/trunks/{name}": {"delete": _op(
+            "Remove a trunk: calls from its address are challenged like a stranger's; "
+            "calls up stay up", "provisioning", ok=204,
+            params=(_path_param("name", _str(64)),))},
+        "/api/v1/dids": {
+            "get": _op("Incoming numbers and their targets", "provisioning"),
+            "post": _op("Route an incoming number (E.164) to ext:EXTENSION, queue:NAME or "
+                        "ivr:NAME", "provisioning", ok=201,
+                        body=_obj({"number": E164, "target": TARGET}, ("number", "target")))},
+        "/api/v1/dids/{number}": {
+            "patch": _op("Send an incoming number to another target", "provisioning",
+                         params=(_path_param("number", E164),),
+                         body=_obj({"target": TARGET}, ("target",))),
+            "delete": _op("Stop routing an incoming number (its callers hear it is not in "
+                          "service)", "provisioning", ok=204,
+                          params=(_path_param("number", E164),))},
         # -- dialplan versions (the admin page; `aitcomms dialplan`) ---------------
         "/api/v1/dialplan/versions": {"get": _op(
             "Stored dialplan versions, oldest first, and which one Asterisk runs", "dialplan")},

@@ -25,7 +25,9 @@ import re
 import shutil
 import subprocess
 import tempfile
+import threading
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -357,16 +359,26 @@ def apply(settings: Settings, db: Database, author: str | None = None
                   author=author or _author()), v
 
 
-def apply_data_change(settings: Settings, db: Database,
-                      author: str | None = None) -> list[Path]:
+_DATA_LOCK = threading.Lock()
+
+
+def apply_data_change(settings: Settings, db: Database, author: str | None = None,
+                      unregister: Sequence[str] = ()) -> list[Path]:
     """After agents, trunks, DIDs or queues changed: re-render, reload what
     changed (Stack.apply), and keep the resulting dialplan as a version, so
-    that history shows every dialplan Asterisk ran and any can be restored."""
-    previous = running_text(settings)
-    changed = Stack(settings).apply(db)
-    text = running_text(settings)
-    if text != previous:
-        _store(db, text=text, previous=previous, action="data", author=author or _author())
+    that history shows every dialplan Asterisk ran and any can be restored.
+    ``unregister``: SIP users whose registrations Kamailio drops afterwards
+    (an agent removed, or given a new password)."""
+    with _DATA_LOCK:  # API requests of one process: one render and reload at a time
+        previous = running_text(settings)
+        stack = Stack(settings)
+        changed = stack.apply(db)
+        text = running_text(settings)
+        if text != previous:
+            _store(db, text=text, previous=previous, action="data",
+                   author=author or _author())
+        for extension in unregister:
+            stack.drop_registrations(extension)
     return changed
 
 

@@ -141,6 +141,27 @@ class Stack:
             raise StackError(f"kamcmd {' '.join(args)} failed: {result.stdout}{result.stderr}")
         return result.stdout
 
+    def channels(self) -> list[str]:
+        """Names of the channels up in Asterisk now ([] when it is not running)."""
+        if self.component("asterisk").pid() is None:
+            return []
+        out = self.asterisk_cli("core show channels concise")
+        return [line.split("!", 1)[0] for line in out.splitlines() if "!" in line]
+
+    def drop_registrations(self, extension: str) -> bool:
+        """Forget every contact of this SIP user at Kamailio (its phones and
+        browsers); False when it had none or Kamailio is not running."""
+        if self.component("kamailio").pid() is None:
+            return False
+        try:
+            # "s:" keeps an extension a string for kamcmd
+            self.kamailio_rpc("ul.rm", "location", f"s:{extension}")
+        except StackError as exc:
+            if "not found" in str(exc).lower():
+                return False
+            raise
+        return True
+
     def apply(self, db: Database) -> list[Path]:
         """Re-render from the database and reload what changed in the running
         stack. Reloads never drop calls in progress: PJSIP and the dialplan

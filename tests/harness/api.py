@@ -4,7 +4,7 @@ AMI, ARI or router): what the CRM, events and OpenAPI tests drive."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -66,14 +66,18 @@ def seed_users(db: Database) -> None:
                                 agent_extension={"agent": "1001", "agent2": "1002"}.get(role))
 
 
-def build_app(settings: Settings, db: Database, bus: EventBus) -> web.Application:
-    """The API part of control.api.app.create_app, in the same order."""
+def build_app(settings: Settings, db: Database, bus: EventBus,
+              extra: Callable[[web.Application], None] | None = None) -> web.Application:
+    """The API part of control.api.app.create_app, in the same order;
+    ``extra`` adds more routes (the ACD's, provisioning's) before the events."""
     app = web.Application()
     app[SETTINGS] = settings
     app[DB] = db
     app[BUS] = bus
     auth_routes.setup_routes(app)
     crm_routes.setup_routes(app)
+    if extra is not None:
+        extra(app)
     events_websocket.setup_routes(app)
     openapi.setup_routes(app)
 
@@ -90,7 +94,8 @@ def build_app(settings: Settings, db: Database, bus: EventBus) -> web.Applicatio
 
 @asynccontextmanager
 async def api(tmp_path: Path, bus: EventBus | None = None,
-              db: Database | None = None, seed: bool | None = None) -> AsyncIterator[Api]:
+              db: Database | None = None, seed: bool | None = None,
+              extra: Callable[[web.Application], None] | None = None) -> AsyncIterator[Api]:
     """A running API with the users of seed_users: on a fresh SQLite database
     unless one is given (two instances may share one; a given database is
     seeded only with seed=True, e.g. the empty one of the `database` fixture)."""
@@ -101,7 +106,7 @@ async def api(tmp_path: Path, bus: EventBus | None = None,
         seed_users(db)
     bus = bus or EventBus()
     settings = Settings(var_dir=tmp_path)
-    app = build_app(settings, db, bus)
+    app = build_app(settings, db, bus, extra)
     client = TestClient(TestServer(app))
     await client.start_server()
     try:
