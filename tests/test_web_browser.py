@@ -59,7 +59,7 @@ from tests.harness.ami import Ami
 from tests.harness.ports import sip_port
 from tests.harness.rtp import RtpEndpoint
 from tests.harness.sipp import Sipp, scenario
-from tests.test_calls import register
+from tests.test_calls import caller, register
 
 CLONE_NEWNET = 0x40000000
 CHROMIUM = Path(os.environ.get("AITCOMMS_CHROMIUM", "/usr/bin/chromium"))
@@ -72,6 +72,14 @@ AGENT_EMAIL, AGENT_PASSWORD = "ana.web@example.com", "agent-web-pass-1"
 SUP_EMAIL, SUP_PASSWORD, SUP_EXT = "sup.web@example.com", "sup-web-pass-1", "2001"
 ADMIN_EMAIL, ADMIN_PASSWORD = "admin.web@example.com", "admin-web-pass-1"
 ADMIN_CONTEXT = "web-admin-test"
+# what the admin creates on the admin page, field by field
+ADMIN_MAKES = {
+    "agent": {"extension": "3001", "name": "Nuevo Agente", "password": "sip-pass-3001",
+              "skills": "auto", "languages": "es"},
+    "queue": {"name": "web", "skills": "auto", "wrapup_s": "2", "members": "3001"},
+    "trunk": {"name": "carrier2", "host": "127.0.0.5", "port": "5060"},
+    "did": {"number": "+34910000055", "target": "queue:web"},
+}
 QUOTE = {"QUOTE_CARRIER": "Mapfre", "QUOTE_YEAR": "2019", "QUOTE_MAKE": "Seat",
          "QUOTE_MODEL": "León", "QUOTE_PLATE": "1234LMN", "QUOTE_AGE": "42",
          "QUOTE_EXPERIENCE": "20"}
@@ -236,7 +244,8 @@ async def test_agent_takes_a_call_in_the_browser(ns_stack: StackUnderTest) -> No
             "node", str(SUP_SCRIPT), cwd=ROOT / "web", stdin=asyncio.subprocess.PIPE,
             stdout=asyncio.subprocess.PIPE, stderr=err,
             env={**env, "SUP_EMAIL": SUP_EMAIL, "SUP_PASSWORD": SUP_PASSWORD,
-                 "ADMIN_EMAIL": ADMIN_EMAIL, "ADMIN_PASSWORD": ADMIN_PASSWORD})
+                 "ADMIN_EMAIL": ADMIN_EMAIL, "ADMIN_PASSWORD": ADMIN_PASSWORD,
+                 "ADMIN_MAKES": json.dumps(ADMIN_MAKES)})
     sup = Browser(sup_proc, sup_stderr)
     caller_rtp = await RtpEndpoint.open(TRUNK_IP)
     # the supervisor's own phone: a SIPp answering, registered as its extension
@@ -428,6 +437,36 @@ async def test_agent_takes_a_call_in_the_browser(ns_stack: StackUnderTest) -> No
         assert (row.disposition, row.agent_extension, row.state) == (
             "venta", "1001", "completed"), row
         assert row.notes == "Quiere ampliar la cobertura del coche."
+
+        # the admin page made an agent, a queue, a trunk and a DID: a caller on
+        # the new trunk's address dialling the new number reaches the new agent
+        made = await sup.step("admin-made", 90)
+        print(f"admin page: {made}")
+        stack.aitcomms("agent", "status", "3001", "available")
+        new_rtp, new_port = await RtpEndpoint.open(), sip_port()
+        new_phone = Sipp(scenario("agent"), stack.sip_target, local_port=new_port,
+                         keys={"rtp_port": new_rtp.port})
+        await new_phone.start()
+        try:
+            assert await register(stack, "3001", "sip-pass-3001", new_port) == 0
+            trunk_rtp = await RtpEndpoint.open("127.0.0.5")
+            try:
+                result = await caller(stack, "+34910000055", trunk_rtp, ip="127.0.0.5",
+                                      call_ms=3000).run()
+            finally:
+                trunk_rtp.close()
+            assert result.returncode == 0 and result.successful == 1, result.output
+            answered_by_new = await new_phone.wait(20)
+            assert answered_by_new.returncode == 0, answered_by_new.output
+            assert new_rtp.packets > 50, "the new agent heard nothing of the caller"
+        finally:
+            new_phone.kill()
+            new_rtp.close()
+        await sup.go()
+        await sup.step("admin-deleted", 60)
+        assert "+34910000055" not in (stack.settings.asterisk_dir / "etc/extensions.conf"
+                                      ).read_text()
+        await sup.go()
 
         # the admin's dialplan versions page: a template change, its diff,
         # apply (Asterisk loads the new context), roll back (it is gone)

@@ -3,11 +3,14 @@
 // shows the agent's call and, live (no reload), the quote and the policy the
 // agent makes during it; the supervisor barges in with the wallboard's
 // button (the supervisor's own phone is a SIPp the test registered). Then, as
-// an admin, the dialplan versions page: diff, apply, roll back.
+// an admin: an agent, a queue, a trunk and a DID made on the admin page (the
+// test calls the number), the DID deleted; the dialplan versions page: diff,
+// apply, roll back.
 //
 // Same line protocol as agent_call.mjs: prints `STEP <name> <json>`, waits
 // for `go` on stdin where the test has to act.
-// Env: BASE_URL, SUP_EMAIL, SUP_PASSWORD, ADMIN_EMAIL, ADMIN_PASSWORD, ARTIFACTS.
+// Env: BASE_URL, SUP_EMAIL, SUP_PASSWORD, ADMIN_EMAIL, ADMIN_PASSWORD, ARTIFACTS,
+//      ADMIN_MAKES (JSON: the agent, queue, trunk and DID the admin creates).
 import { createInterface } from 'node:readline';
 import { mkdirSync } from 'node:fs';
 import { createRequire } from 'node:module';
@@ -86,10 +89,36 @@ try {
   await context.close();
   step('done', {});
 
-  // -- an admin: the dialplan versions page --------------------------------------
-  const admin = await browser.newContext({ locale: 'en-GB', viewport: { width: 1280, height: 1000 } });
+  // -- an admin: agents, queues, trunks and DIDs --------------------------------
+  const admin = await browser.newContext({ locale: 'en-GB', viewport: { width: 1280, height: 1400 } });
   page = await signIn(admin, env.ADMIN_EMAIL, env.ADMIN_PASSWORD, '/admin');
+  page.on('dialog', (d) => d.accept()); // "Delete …?"
   const aid = (id) => page.locator(`[data-testid="${id}"]`);
+  const made = async (id, values) => {
+    for (const [name, value] of Object.entries(values)) await aid(`${id}-${name}`).fill(value);
+    await aid(`${id}-save`).click();
+    await page.locator(`[data-testid="${id}-message"][data-result]`).waitFor({ timeout: 30000 });
+    const result = await aid(`${id}-message`).getAttribute('data-result');
+    const text = await aid(`${id}-message`).innerText();
+    if (result !== 'ok') throw new Error(`${id}: ${text}`);
+    return text;
+  };
+  const a = JSON.parse(env.ADMIN_MAKES);
+  const out = {};
+  out.agent = await made('agents', a.agent);
+  out.queue = await made('queues', a.queue);
+  out.trunk = await made('trunks', a.trunk);
+  out.did = await made('dids', a.did);
+  await aid('admin-dids').locator(`tr[data-key="${a.did.number}"]`).waitFor({ timeout: 5000 });
+  await page.screenshot({ path: `${shots}/a0-admin-made.png`, fullPage: true });
+  step('admin-made', out);
+  await waitGo(); // the test called the new number
+  await aid(`dids-delete-${a.did.number}`).click();
+  await aid('admin-dids').locator(`tr[data-key="${a.did.number}"]`).waitFor({ state: 'detached', timeout: 30000 });
+  step('admin-deleted', { message: await aid('dids-message').innerText() });
+  await waitGo();
+
+  // -- the dialplan versions page -----------------------------------------------
   const live = aid('dp-versions').locator('tr[data-running="1"]');
   await live.waitFor({ timeout: 10000 });
   const before = await live.getAttribute('data-version');

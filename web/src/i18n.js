@@ -46,6 +46,12 @@ const STRINGS = {
     consult: 'Consultar', consulting: 'Consultando con {ext}…', completeTransfer: 'Completar transferencia',
     recPause: 'Pausar grabación', recResume: 'Reanudar grabación', recPaused: 'Grabación en pausa', recResumed: 'Grabando',
     callsPerHour: 'Llamadas por hora', slThroughDay: 'Nivel de servicio a lo largo del día', outbound: 'Saliente', inbound: 'Entrante',
+    create: 'Crear', cancel: 'Cancelar', edit: 'Editar', delete: 'Borrar', deleted: 'Borrado', created: 'Creado',
+    sipPassword: 'Contraseña SIP', passwordHint: 'vacía: se genera (o no cambia)', generatedPassword: 'contraseña generada (se muestra una vez)',
+    wrapupS: 'Post-llamada (s)', ringS: 'Timbre (s)', maxWaitS: 'Espera máx. (s)', slS: 'Objetivo NS (s)', weights: 'Pesos', members: 'Miembros',
+    queueFields: { wrapup_s: 'Post-llamada (s)', ring_timeout_s: 'Timbre (s)', max_misses: 'Perdidas máx.', max_wait_s: 'Espera máx. (s)',
+      service_level_s: 'Objetivo NS (s)', announce_every_s: 'Anuncio cada (s)' },
+    record_calls: 'Grabar', host: 'Host', address: 'Dirección', port: 'Puerto', target: 'Destino',
   },
   en: {
     appName: 'AIT-COMMS', login: 'Sign in', email: 'E-mail', password: 'Password',
@@ -92,6 +98,12 @@ const STRINGS = {
     consult: 'Consult', consulting: 'Consulting {ext}…', completeTransfer: 'Complete transfer',
     recPause: 'Pause recording', recResume: 'Resume recording', recPaused: 'Recording paused', recResumed: 'Recording',
     callsPerHour: 'Calls per hour', slThroughDay: 'Service level through the day', outbound: 'Outbound', inbound: 'Inbound',
+    create: 'Create', cancel: 'Cancel', edit: 'Edit', delete: 'Delete', deleted: 'Deleted', created: 'Created',
+    sipPassword: 'SIP password', passwordHint: 'empty: generated (or unchanged)', generatedPassword: 'generated password (shown once)',
+    wrapupS: 'Wrap-up (s)', ringS: 'Ring (s)', maxWaitS: 'Max wait (s)', slS: 'SL target (s)', weights: 'Weights', members: 'Members',
+    queueFields: { wrapup_s: 'Wrap-up (s)', ring_timeout_s: 'Ring (s)', max_misses: 'Max misses', max_wait_s: 'Max wait (s)',
+      service_level_s: 'SL target (s)', announce_every_s: 'Announce every (s)' },
+    record_calls: 'Record', host: 'Host', address: 'Address', port: 'Port', target: 'Target',
   },
 };
 
