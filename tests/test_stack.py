@@ -36,7 +36,8 @@ def test_second_up_starts_nothing_new(stack: StackUnderTest) -> None:
     with db.engine.connect() as conn:
         admins = conn.execute(text("SELECT email FROM users WHERE role = 'admin'")).all()
     db.dispose()
-    assert [a[0] for a in admins] == ["admin@aitcomms.local"]
+    # (other tests of the session add admins of their own)
+    assert [a[0] for a in admins].count("admin@aitcomms.local") == 1
 
 
 def test_status_says_why_a_component_is_down(stack: StackUnderTest) -> None:
