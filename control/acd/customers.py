@@ -31,7 +31,14 @@ from control.crm.customers import (
     last_agent_for_customer,
     record_interaction,
 )
-from control.crm.models import Direction, Interaction, InteractionOutcome, Task, TaskKind
+from control.crm.models import (
+    Customer,
+    Direction,
+    Interaction,
+    InteractionOutcome,
+    Task,
+    TaskKind,
+)
 from control.db import Database
 
 log = logging.getLogger(__name__)
@@ -66,6 +73,21 @@ class CrmLink:
     def _lookup(self, number: str) -> tuple[int | None, str | None, bool, dict[str, Any]]:
         with self.db.session() as s:
             customer = find_customer_by_phone(s, number)
+            if customer is None:
+                return None, None, False, {}
+            return (customer.id, last_agent_for_customer(s, customer.id),
+                    customer.segment == "vip", customer_context(s, customer.id))
+
+    async def lookup_customer(self, customer_id: int
+                              ) -> tuple[int | None, str | None, bool, dict[str, Any]]:
+        """The same as :meth:`lookup`, for a customer the IVR identified (a
+        keyed DNI or policy number): the caller ID may be anyone's phone."""
+        return await asyncio.to_thread(self._lookup_customer, customer_id)
+
+    def _lookup_customer(self, customer_id: int
+                         ) -> tuple[int | None, str | None, bool, dict[str, Any]]:
+        with self.db.session() as s:
+            customer = s.get(Customer, customer_id)
             if customer is None:
                 return None, None, False, {}
             return (customer.id, last_agent_for_customer(s, customer.id),
