@@ -487,25 +487,14 @@ def cmd_dialplan_rollback(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_dialplan_simulate(settings: Settings, args: argparse.Namespace) -> int:
-    from datetime import datetime
-    from zoneinfo import ZoneInfo
-
-    from control.ivr.simulate import simulate
+    from control.ivr.simulate import check_call, parse_at, simulate
     from control.provisioning import render
 
-    tz = ZoneInfo(args.tz)
-    if args.at:
-        try:
-            at = datetime.strptime(args.at, "%Y-%m-%d %H:%M").replace(tzinfo=tz)
-        except ValueError as exc:
-            raise InvalidInput("at", f"{args.at!r}: expected \"YYYY-MM-DD HH:MM\"") from exc
-    else:
-        at = datetime.now(tz)
-    if not all(c in "0123456789*#" for c in args.digits):
-        raise InvalidInput("digits", "keys are 0-9, * and #")
+    at = parse_at(args.at, args.tz, settings.clock)
     db = Database(settings)
-    outcome = simulate(db, render.load_data(settings, db), caller=args.from_number,
-                       did=args.to, at=at, digits=args.digits)
+    data = render.load_data(settings, db)
+    did = check_call(data, args.from_number, args.to, args.digits)
+    outcome = simulate(db, data, caller=args.from_number, did=did, at=at, digits=args.digits)
     print("\n".join(outcome.lines))
     return 0
 
@@ -651,7 +640,7 @@ def build_parser() -> argparse.ArgumentParser:
             "print the path a call would take (menus, branches, queue), placing no call", dp)
     p.add_argument("--from", dest="from_number", required=True, help="the caller's number")
     p.add_argument("--to", required=True, help="the DID dialled (E.164)")
-    p.add_argument("--at", help='"YYYY-MM-DD HH:MM" (default: now)')
+    p.add_argument("--at", help='"YYYY-MM-DD HH:MM" (default: now, or AITCOMMS_CLOCK)')
     p.add_argument("--tz", default="Europe/Madrid", help="time zone of --at")
     p.add_argument("--digits", default="", help="keys pressed, in order, e.g. 21")
     return parser

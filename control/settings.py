@@ -11,8 +11,10 @@ from __future__ import annotations
 import hashlib
 import os
 from dataclasses import dataclass, field
+from datetime import datetime
 from functools import cached_property
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -25,6 +27,18 @@ def _env_int(name: str, default: int) -> int:
         return int(raw)
     except ValueError as exc:
         raise SystemExit(f"{name}={raw!r}: expected an integer") from exc
+
+
+def _env_clock(name: str) -> datetime | None:
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return None
+    try:
+        at = datetime.fromisoformat(raw)
+    except ValueError as exc:
+        raise SystemExit(f'{name}={raw!r}: expected "YYYY-MM-DD HH:MM" (Madrid time) or an '
+                         "ISO 8601 time with its offset") from exc
+    return at if at.tzinfo else at.replace(tzinfo=ZoneInfo("Europe/Madrid"))
 
 
 @dataclass(frozen=True)
@@ -73,6 +87,9 @@ class Settings:
     # agent's wrap-up after one (inbound calls take their queue's)
     outbound_caller_id: str | None = None
     outbound_wrapup_s: int = 10
+    # For tests: the time the IVR's hours checks see (rendered into the
+    # dialplan) and `dialplan simulate`'s default --at. Never set in production.
+    clock: datetime | None = None
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -87,6 +104,7 @@ class Settings:
             redis_url=os.environ.get("REDIS_URL") or None,
             outbound_caller_id=os.environ.get("AITCOMMS_OUTBOUND_CALLER_ID") or None,
             outbound_wrapup_s=_env_int("AITCOMMS_OUTBOUND_WRAPUP_S", 10),
+            clock=_env_clock("AITCOMMS_CLOCK"),
             # the project's recordings/ for the default stack; a stack with its
             # own var folder (a test session) keeps its recordings there
             recordings_dir=Path(

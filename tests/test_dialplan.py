@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import date, time
+from datetime import date, datetime, time
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 
 from control.ivr.flows import FlowError, load_flow, load_flows
-from control.settings import PROJECT_ROOT
+from control.settings import PROJECT_ROOT, Settings
 
 
 def write(tmp_path: Path, text: str) -> Path:
@@ -58,3 +59,18 @@ nodes:
     assert (weekdays.days, weekdays.times) == ("mon-fri", "09:00-18:00")
     assert weekdays.covers(0, time(9, 0)) and not weekdays.covers(0, time(18, 0))
     assert not weekdays.covers(5, time(10, 0)) and weekend.covers(6, time(11, 59))
+    assert (weekdays.iso_days, weekend.iso_days) == ("12345", "67")  # the dialplan's %u
+
+
+def test_forced_clock_setting(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AITCOMMS_CLOCK", "2026-03-02 22:30")  # Madrid time
+    assert Settings.from_env().clock == datetime(2026, 3, 2, 22, 30,
+                                                 tzinfo=ZoneInfo("Europe/Madrid"))
+    monkeypatch.setenv("AITCOMMS_CLOCK", "2026-03-02T21:30+00:00")
+    assert Settings.from_env().clock == datetime(2026, 3, 2, 22, 30,
+                                                 tzinfo=ZoneInfo("Europe/Madrid"))
+    monkeypatch.setenv("AITCOMMS_CLOCK", "monday night")
+    with pytest.raises(SystemExit, match="AITCOMMS_CLOCK='monday night': expected"):
+        Settings.from_env()
+    monkeypatch.delenv("AITCOMMS_CLOCK")
+    assert Settings.from_env().clock is None

@@ -8,18 +8,22 @@ from __future__ import annotations
 import hashlib
 import inspect
 import re
+import shutil
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
+from sqlalchemy import select
 
 from control.acd import routes as acd_routes
 from control.acd.customers import CrmLink
 from control.acd.router import Router
 from control.acd.store import AcdStore
 from control.api import openapi
+from control.api.app import SETTINGS
+from control.crm.models import Customer
 from control.events.bus import EventBus
 from control.provisioning import routes as dialplan_routes
 from control.settings import PROJECT_ROOT, Settings
@@ -160,3 +164,90 @@ async def test_dialplan_versions_are_for_admins_only(tmp_path: Path) -> None:
                             ("POST", "/api/v1/dialplan/versions/7/rollback")):
             resp = await client.request(method, url, headers=admin)
             assert resp.status == 404 and (await resp.json())["field"] == "id", url
+
+
+async def test_dialplan_validate_and_simulate_through_the_api(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """validate (a scratch Asterisk parses the render, nothing changes) and
+    simulate (the path of a call to the real seguros line) for admins; bad
+    input is refused naming the field."""
+    from control.acd.queues import create_queue
+    from control.api.app import DB
+    from control.crm.seed import seed
+    from control.ivr.flows import load_flows
+    from control.provisioning.dialplan import running_file
+    from control.provisioning.trunks import create_did
+
+    folder = tmp_path / "dialplans"
+    shutil.copytree(PROJECT_ROOT / "dialplans", folder)
+    monkeypatch.setenv("AITCOMMS_DIALPLANS", str(folder))
+    async with web_api(tmp_path) as client:
+        db = client.app[DB]
+        with db.session() as s:
+            seed(s)
+            create_queue(s, name="autos", skills=["auto"])
+            create_did(s, number="+34910000020", target="ivr:seguros",
+                       ivrs=load_flows(folder / "ivr"))
+            maria = s.scalar(select(Customer.id).where(Customer.dni == "12345678Z"))
+        tokens = {who: await _token(client, who) for who in ("agent", "supervisor", "admin")}
+        for who in ("agent", "supervisor"):
+            for url in ("/api/v1/dialplan/validate", "/api/v1/dialplan/simulate"):
+                resp = await client.post(url, json={}, headers={
+                    "Authorization": f"Bearer {tokens[who]}"})
+                assert resp.status == 403, (who, url, resp.status)
+        admin = {"Authorization": f"Bearer {tokens['admin']}"}
+
+        resp = await client.post("/api/v1/dialplan/validate", headers=admin)
+        body = await resp.json()
+        assert resp.status == 200 and body["ok"], body
+        # seguros hands callers to hogar and operador, which this stack lacks
+        assert any("no queue named hogar" in w for w in body["warnings"]), body
+        assert not running_file(client.app[SETTINGS]).exists()  # nothing applied
+        template = folder / "extensions.conf.j2"
+        good = template.read_text()
+        template.write_text(good + "\n[broken]\nexten => s,1,NoSuchApp(1)\n")
+        resp = await client.post("/api/v1/dialplan/validate", headers=admin)
+        body = await resp.json()
+        assert resp.status == 422 and body["field"] == "dialplan", body
+        assert any("'NoSuchApp' does not exist" in e for e in body["errors"]), body
+        template.write_text(good + "\n{% for x in %}\n")
+        resp = await client.post("/api/v1/dialplan/validate", headers=admin)
+        body = await resp.json()
+        assert resp.status == 422 and "extensions.conf.j2, line" in body["reason"], body
+        template.write_text(good)
+        assert not running_file(client.app[SETTINGS]).exists()
+
+        # María calls on a Tuesday morning: Spanish (1), autos (1)
+        call = {"from": "+34612345678", "to": "+34 910 000 020", "digits": "11",
+                "at": "2026-03-03 10:00"}
+        resp = await client.post("/api/v1/dialplan/simulate", json=call, headers=admin)
+        body = await resp.json()
+        assert resp.status == 200, body
+        assert body["at"] == "2026-03-03T10:00:00+01:00"
+        assert body["nodes"] == ["horario", "idioma", "quien", "principal", "cola_autos"]
+        assert (body["end"], body["queue"], body["language"], body["skills"],
+                body["customer_id"]) == ("queue", "autos", "es", ["auto"], maria), body
+        assert any(line.startswith("[horario] hours: Tue 10:00") and line.endswith("open")
+                   for line in body["path"]), body["path"]
+        # the same call at night: closed, the callback offer
+        resp = await client.post("/api/v1/dialplan/simulate", headers=admin,
+                                 json={**call, "at": "2026-03-03 22:30", "digits": "1"})
+        body = await resp.json()
+        assert resp.status == 200 and body["nodes"][:2] == ["horario", "cerrado"], body
+        assert "devolucion" in body["nodes"] and body["end"] == "hangup", body
+
+        for bad, field in (({"to": "+34910000020"}, "from"),
+                           ({"from": "+34612345678"}, "to"),
+                           ({**call, "at": "2026-02-30 10:00"}, "at"),
+                           ({**call, "at": "tomorrow"}, "at"),
+                           ({**call, "tz": "Mars/Olympus"}, "tz"),
+                           ({**call, "to": "+34910000099"}, "to"),
+                           ({**call, "to": "12345"}, "to"),
+                           ({**call, "from": "ana"}, "from"),
+                           ({**call, "digits": "12a"}, "digits"),
+                           ({**call, "dtmf": "1"}, "dtmf")):
+            resp = await client.post("/api/v1/dialplan/simulate", json=bad, headers=admin)
+            body = await resp.json()
+            assert resp.status == 422 and body["field"] == field, (bad, resp.status, body)
+        resp = await client.post("/api/v1/dialplan/simulate", data=b"{", headers=admin)
+        assert resp.status == 400

@@ -22,6 +22,7 @@ from typing import Any
 
 from sqlalchemy import exc as sa_exc
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from control.auth.audit import Actor
 from control.crm.customers import (
@@ -34,6 +35,7 @@ from control.crm.customers import (
 from control.crm.desk import complete_task
 from control.crm.models import (
     OPEN_TASK_STATUSES,
+    Customer,
     Direction,
     Interaction,
     InteractionOutcome,
@@ -74,11 +76,19 @@ class CrmLink:
 
     def _lookup(self, number: str) -> tuple[int | None, str | None, bool, dict[str, Any]]:
         with self.db.session() as s:
-            customer = find_customer_by_phone(s, number)
-            if customer is None:
-                return None, None, False, {}
-            return (customer.id, last_agent_for_customer(s, customer.id),
-                    customer.segment == "vip", customer_context(s, customer.id))
+            return _known(s, find_customer_by_phone(s, number))
+
+    async def lookup_customer(self, customer_id: int
+                              ) -> tuple[int | None, str | None, bool, dict[str, Any]]:
+        """The same as :meth:`lookup`, for a customer known by id: identified in
+        the IVR (a keyed DNI or policy number: the caller ID may be anyone's
+        phone), or the one an agent calls."""
+        return await asyncio.to_thread(self._lookup_customer, customer_id)
+
+    def _lookup_customer(self, customer_id: int
+                         ) -> tuple[int | None, str | None, bool, dict[str, Any]]:
+        with self.db.session() as s:
+            return _known(s, s.get(Customer, customer_id))
 
     async def call_ended(self, call: dict[str, Any]) -> None:
         """One interaction per call with a known customer; a callback task for
@@ -239,6 +249,15 @@ class CrmLink:
                 os.close(fd)
             os.replace(tmp, self.outbox)
         _fsync_dir(self.outbox.parent)
+
+
+def _known(s: Session, customer: Customer | None
+           ) -> tuple[int | None, str | None, bool, dict[str, Any]]:
+    """(id, previous agent, VIP, screen-pop context) of a customer, or nothing."""
+    if customer is None:
+        return None, None, False, {}
+    return (customer.id, last_agent_for_customer(s, customer.id),
+            customer.segment == "vip", customer_context(s, customer.id))
 
 
 def _entry(call: dict[str, Any], exc: BaseException) -> dict[str, Any]:

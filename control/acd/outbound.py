@@ -115,7 +115,11 @@ class Dialer:
         trunk, caller_id = await r._db(self._trunk_and_caller_id)
         if trunk is None:
             raise Conflict("no trunk to call out on: add one (aitcomms trunk add)")
-        found, _previous, _vip, context = await r.crm.lookup(e164)
+        # the customer's file for the agent's screen: the one asked for, else
+        # whoever has this number
+        found, _previous, _vip, context = await (
+            r.crm.lookup_customer(customer_id) if customer_id is not None
+            else r.crm.lookup(e164))
         customer_id = customer_id if customer_id is not None else found
         row = await r._db(r.store.create_call, caller_channel="", queue="",
                           caller_number=e164, customer_id=customer_id, language="es",
@@ -123,7 +127,7 @@ class Dialer:
                           agent_extension=extension, state=CallState.RINGING.value)
         call = LiveCall(id=row["id"], queue="", caller_channel="", caller_number=e164,
                         language="es", skills=(), priority=0, customer_id=customer_id,
-                        previous_agent=None, context=context if customer_id == found else {},
+                        previous_agent=None, context=context,
                         entered=asyncio.get_running_loop().time(), row=row,
                         direction="outbound", task_id=task_id, dial_trunk=trunk,
                         dial_caller_id=caller_id)

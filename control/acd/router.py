@@ -173,9 +173,13 @@ class Router:
         number = channel.get("caller", {}).get("number", "")
         await self._safe("POST", f"/channels/{chan_id}/answer")
         await self._safe("POST", f"/channels/{chan_id}/moh", mohClass="default")
-        customer_id, previous_agent, vip, context = await self.crm.lookup(number)
-        if len(args) > 4 and args[4].isdigit():  # identified in the IVR (keyed DNI...)
-            customer_id = int(args[4])
+        # identified in the IVR (keyed DNI, policy number): that customer, whoever's
+        # phone it is; else whoever the caller ID belongs to
+        found = (await self.crm.lookup_customer(int(args[4]))
+                 if len(args) > 4 and args[4].isdigit() else None)
+        if found is None or found[0] is None:
+            found = await self.crm.lookup(number)
+        customer_id, previous_agent, vip, context = found
         if vip:
             priority += 10  # VIP segment first, then wait time
         row = await self._db(self.store.create_call, caller_channel=chan_id, queue=queue_name,

@@ -438,6 +438,19 @@ def paths() -> dict[str, dict[str, Schema]]:
             "Validate, write, reload, verify and store the rendered dialplan (200 and "
             "version null when nothing changed, 422 with the errors when invalid)",
             "dialplan", ok=201)},
+        "/api/v1/dialplan/validate": {"post": _op(
+            "Render and check the dialplan (our checks and a scratch Asterisk's parser), "
+            "changing nothing: 200 with the warnings, 422 with the errors", "dialplan")},
+        "/api/v1/dialplan/simulate": {"post": _op(
+            "The path a call would take (menus, branches, queue and its variables), placing "
+            "no call: from the caller's number to a DID, keys pressed, at a time",
+            "dialplan", body=_obj({
+                "from": _str(32, pattern=r"^\+?[0-9]{1,20}$", example="+34600111222"),
+                "to": _str(32, example="+34910000020"),
+                "digits": _str(64, pattern=r"^[0-9*#]*$", example="21"),
+                "at": _str(16, example="2026-03-02 22:30",
+                           description='"YYYY-MM-DD HH:MM" in tz (default: now)'),
+                "tz": _str(64, example="Europe/Madrid")}, ("from", "to")))},
         # -- live events and this document ------------------------------------------
         "/api/v1/events": {"get": _op(
             "Websocket of live events {id, type, ts, data}; token as ?token= or header",

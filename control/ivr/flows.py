@@ -15,8 +15,12 @@ Two shapes are accepted:
                  answered with the ``invalid`` prompts and the menu again)
                  before ``on_fail``
   ``hours``      business hours per ``timezone`` (``open``: list of
-                 ``{days: mon-fri, time: "09:00-19:00"}``) and ``holidays``
-                 (YYYY-MM-DD): ``next`` when open, ``closed`` otherwise
+                 ``{days: mon-fri, time: "09:00-19:00"}``, the end excluded)
+                 and ``holidays`` (YYYY-MM-DD): ``next`` when open, ``closed``
+                 otherwise. The time checked is now, unless the channel
+                 variable ``AIT_CLOCK`` (epoch seconds) is set: the dialplan's
+                 global of that name is rendered from the ``AITCOMMS_CLOCK``
+                 setting, for tests (see README, Settings)
   ``identify``   the caller as a CRM customer, ``by`` caller_id, dni (keyed,
                  8 digits; NIE X/Y/Z as 0/1/2) or policy (its digits):
                  ``next`` when found, ``on_fail`` after ``retries``
@@ -89,7 +93,7 @@ class OpenHours:
     first_day: int  # 0 = Monday
     last_day: int
     start: time
-    end: time  # exclusive, as Asterisk's GotoIfTime
+    end: time  # exclusive
 
     @property
     def days(self) -> str:
@@ -100,10 +104,19 @@ class OpenHours:
     def times(self) -> str:
         return f"{self.start:%H:%M}-{self.end:%H:%M}"
 
-    def covers(self, weekday: int, at: time) -> bool:
-        days = (range(self.first_day, self.last_day + 1) if self.first_day <= self.last_day
+    @property
+    def weekdays(self) -> list[int]:
+        """0 = Monday; a range may wrap (sat-mon)."""
+        return (list(range(self.first_day, self.last_day + 1)) if self.first_day <= self.last_day
                 else [*range(self.first_day, 7), *range(0, self.last_day + 1)])
-        return weekday in days and self.start <= at < self.end
+
+    @property
+    def iso_days(self) -> str:
+        """The days as strftime's %u digits (1 = Monday), for the dialplan's check."""
+        return "".join(str(d + 1) for d in self.weekdays)
+
+    def covers(self, weekday: int, at: time) -> bool:
+        return weekday in self.weekdays and self.start <= at < self.end
 
 
 @dataclass(frozen=True)

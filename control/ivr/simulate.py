@@ -10,12 +10,14 @@ the CRM through the same read-only functions the FastAGI server uses
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from datetime import datetime
-from zoneinfo import ZoneInfo
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from agi import handlers
 from control.db import Database
+from control.errors import InvalidInput
 from control.ivr.flows import Flow, Node
 from control.provisioning.render import StackData
 from control.provisioning.targets import parse_target
@@ -35,6 +37,38 @@ class Outcome:
 
     def say(self, text: str) -> None:
         self.lines.append(text)
+
+
+def parse_at(text: str | None, tz: str = "Europe/Madrid",
+             default: datetime | None = None) -> datetime:
+    """``--at`` / ``at``: "YYYY-MM-DD HH:MM" in ``tz``; none given: ``default``
+    (the stack's forced clock, AITCOMMS_CLOCK) or now."""
+    try:
+        zone = ZoneInfo(tz)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise InvalidInput("tz", f"{tz!r} is not a time zone such as Europe/Madrid") from exc
+    if not text:
+        return (default or datetime.now(zone)).astimezone(zone)
+    try:
+        return datetime.strptime(text, "%Y-%m-%d %H:%M").replace(tzinfo=zone)
+    except ValueError as exc:
+        raise InvalidInput("at", f"{text!r}: expected \"YYYY-MM-DD HH:MM\"") from exc
+
+
+def check_call(data: StackData, caller: str, did: str, digits: str) -> str:
+    """Refuse what no call could be, naming the field; the DID in E.164."""
+    if not re.fullmatch(r"\+?[0-9]{1,20}", caller):
+        raise InvalidInput("from", f"{caller!r}: the caller's number, digits (and a leading +)")
+    try:
+        number = normalise_did(did)
+    except InvalidInput as exc:
+        raise InvalidInput("to", exc.reason) from exc
+    if not any(d.number == number for d in data.dids):
+        raise InvalidInput("to", f"{number} is not a DID of this stack "
+                                 f"(aitcomms did add {number} --to ...)")
+    if not re.fullmatch(r"[0-9*#]{0,64}", digits):
+        raise InvalidInput("digits", "keys are 0-9, * and #, at most 64")
+    return number
 
 
 def simulate(db: Database, data: StackData, *, caller: str, did: str, at: datetime,

@@ -246,6 +246,10 @@ def validate(settings: Settings, db: Database, with_asterisk: bool = True) -> Va
     except jinja2.TemplateError as exc:
         raise DialplanError(f"template error: {exc}") from exc
     v = Validation(text=text, data=data)
+    if settings.clock:
+        forced = f"{settings.clock:%Y-%m-%d %H:%M %Z}"
+        v.warnings.append(f"AITCOMMS_CLOCK is set: IVR hours checks see {forced}, not the "
+                          "real time (for tests; apply without it)")
     _own_checks(v, settings)
     if with_asterisk and (settings.rootfs / "usr/sbin/asterisk").exists():
         problems, apps = asterisk_parse(settings, text)

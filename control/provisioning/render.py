@@ -153,6 +153,7 @@ def _context(settings: Settings, secrets: Mapping[str, str], data: StackData) ->
         "ast_dir": settings.asterisk_chroot_dir,
         "control_url": settings.control_url,
         "stasis_app": settings.stasis_app,
+        "clock": settings.clock,
         "sip_domain": settings.sip_domain,
         "modules": ASTERISK_MODULES,
         "agents": data.agents,

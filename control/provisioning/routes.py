@@ -15,7 +15,12 @@ the author of what is applied or restored:
   running dialplan already is what the sources render; 422 with the
   validation errors when it does not validate (nothing changed);
 - ``POST /api/v1/dialplan/versions/{id}/rollback``: put that version's text
-  back the same way.
+  back the same way;
+- ``POST /api/v1/dialplan/validate``: render and check (our checks and a
+  scratch Asterisk's parser), changing nothing: 200 with the warnings, 422
+  with the errors;
+- ``POST /api/v1/dialplan/simulate``: ``{from, to, digits, at, tz}``, the path
+  a call would take (``aitcomms dialplan simulate``), placing no call.
 
 Validation starts a scratch Asterisk and a reload talks to the running one:
 both run in a worker thread, one change at a time per control plane.
@@ -29,9 +34,10 @@ from typing import Any
 
 from aiohttp import web
 
-from control.api.http import database, error, json_response, path_int
+from control.api.http import database, error, json_response, path_int, read_json
 from control.auth.middleware import PRINCIPAL, require_role
 from control.auth.models import Role
+from control.ivr.flows import FlowError
 from control.provisioning import dialplan
 from control.provisioning.dialplan import DialplanError
 
@@ -127,6 +133,54 @@ async def rollback(request: web.Request) -> web.Response:
     return json_response({"version": row.as_dict(), "diff": row.diff}, status=201)
 
 
+@require_role(Role.ADMIN)
+async def validate(request: web.Request) -> web.Response:
+    settings, db = _settings(request), database(request)
+    async with request.app[LOCK]:  # one scratch Asterisk at a time
+        try:
+            v = await asyncio.to_thread(dialplan.validate, settings, db)
+        except DialplanError as exc:
+            return _failed(exc)
+    if not v.ok:
+        return web.json_response({"error": "invalid", "field": "dialplan",
+                                  "reason": "the dialplan does not validate",
+                                  "errors": v.errors, "warnings": v.warnings}, status=422)
+    return json_response({"ok": True, "warnings": v.warnings,
+                          "contexts": len(dialplan.contexts(v.text)),
+                          "lines": len(v.text.splitlines())})
+
+
+@require_role(Role.ADMIN)
+async def simulate(request: web.Request) -> web.Response:
+    from control.ivr import simulate as sim
+    from control.provisioning import render
+
+    body = await read_json(request)
+    body.only("from", "to", "digits", "at", "tz")
+    caller, did = body.req_text("from", max_len=32), body.req_text("to", max_len=32)
+    digits = body.text("digits", max_len=64) or ""
+    settings, db = _settings(request), database(request)
+    at = sim.parse_at(body.text("at", max_len=16), body.text("tz", max_len=64)
+                      or "Europe/Madrid", settings.clock)
+
+    def run() -> sim.Outcome:
+        try:
+            data = render.load_data(settings, db)
+        except FlowError as exc:
+            raise DialplanError(f"IVR flow refused: {exc}") from exc
+        number = sim.check_call(data, caller, did, digits)
+        return sim.simulate(db, data, caller=caller, did=number, at=at, digits=digits)
+
+    try:
+        out = await asyncio.to_thread(run)
+    except DialplanError as exc:
+        return _failed(exc)
+    return json_response({"at": at.isoformat(), "path": out.lines, "nodes": out.nodes,
+                          "end": out.end, "queue": out.queue or None,
+                          "language": out.language or None, "skills": list(out.skills),
+                          "priority": out.priority, "customer_id": out.customer_id})
+
+
 def setup_routes(app: web.Application) -> None:
     app[LOCK] = asyncio.Lock()
     r = app.router
@@ -135,3 +189,5 @@ def setup_routes(app: web.Application) -> None:
     r.add_post("/api/v1/dialplan/versions/{id}/rollback", rollback)
     r.add_get("/api/v1/dialplan/diff", diff)
     r.add_post("/api/v1/dialplan/apply", apply)
+    r.add_post("/api/v1/dialplan/validate", validate)
+    r.add_post("/api/v1/dialplan/simulate", simulate)

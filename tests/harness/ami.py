@@ -51,6 +51,13 @@ class Ami:
                 return members
         return []
 
+    def record(self, *names: str) -> list[dict[str, Any]]:
+        """Every event of these names from now on, in a list that fills as they come."""
+        seen: list[dict[str, Any]] = []
+        for name in names:
+            self.manager.register_event(name, lambda _manager, msg: seen.append(dict(msg)))
+        return seen
+
     async def getvar(self, channel: str, variable: str) -> str:
         reply = await self.manager.send_action(
             {"Action": "Getvar", "Channel": channel, "Variable": variable})
