@@ -474,7 +474,21 @@ async def test_supervisor_listens_whispers_barges(clean_stack: StackUnderTest) -
                                sup_rtp.energy(1000) + sup_rtp.energy(440))
                 sup_rtp.stop_tone()
                 await ami.manager.send_action({"Action": "Hangup", "Channel": sup_chan})
-                await asyncio.sleep(1.0)
+
+                # his snoop channel and bridge go with him; the call stays as it was
+                async def leftovers() -> list[str]:
+                    left = [c["Channel"] for c in await ami.channels()
+                            if c["Channel"].startswith(("Snoop/", "PJSIP/agent-2001-"))]
+                    return left + [b["BridgeUniqueid"] for b in await ami.bridges()
+                                   if sorted(await ami.bridge_channels(b["BridgeUniqueid"]))
+                                   != sorted(members)]
+
+                async def cleaned_up() -> bool:
+                    return not await leftovers()
+
+                assert await ami.wait_for(cleaned_up, timeout=5), (
+                    f"{mode}: left behind after the supervisor hung up: {await leftovers()}")
+                assert sorted(await ami.bridge_holding("PJSIP/edge-", size=2)) == sorted(members)
         finally:
             call.kill()
             rtp.close()

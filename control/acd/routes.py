@@ -38,7 +38,8 @@ async def live_calls(request: web.Request) -> web.Response:
 
 
 async def list_agents(request: web.Request) -> web.Response:  # any signed-in user
-    return web.json_response({"agents": await asyncio.to_thread(request.app[STORE].agents)})
+    agents = await asyncio.to_thread(request.app[STORE].agents)
+    return web.json_response({"agents": request.app[ROUTER].with_unsaved(agents)})
 
 
 async def set_agent_status(request: web.Request) -> web.Response:
