@@ -1,7 +1,7 @@
 """Acceptance: the ACD through what a real contact center throws at it, on
 real calls (SIPp callers from the trunk, SIPp agents' phones through Kamailio):
 the ARI websocket dropping while the control plane runs, the database away
-while a call ends."""
+while a call ends, agents changing state during calls."""
 
 from __future__ import annotations
 
@@ -28,7 +28,9 @@ from tests.test_acd import (
     agent_phones,
     api,
     api_post,
+    api_send,
     calls,
+    login,
     rows,
     setup_queue,
     supervisor_token,
@@ -254,3 +256,57 @@ async def test_call_ended_while_the_database_is_away_is_closed_once_it_is_back(
     assert len(interactions) == 1, interactions
     assert interactions[0]["customer_id"] == customer
     assert interactions[0]["agent_extension"] == "1002"
+
+
+async def test_agent_state_through_the_api_is_published_and_follows_the_call(
+        clean_stack: StackUnderTest) -> None:
+    stack = clean_stack
+    add_agent(stack, "1002", languages="es")
+    setup_queue(stack, "autos", "+34910000032", "1002", "--wrapup", "1")
+    proc = stack.aitcomms("user", "add", "state-agent@example.com", "--role", "agent",
+                          "--password", "agent-password-3", "--agent", "1002", check=False)
+    assert proc.returncode == 0 or "already" in proc.stderr, proc.stderr
+    token = login(stack, "state-agent@example.com", "agent-password-3")
+    path = "/api/v1/agents/1002/status"
+    async with agent_phones(stack, "1002") as phones, \
+            Ami(stack.port("ami"), stack.secret("AMI_PASSWORD")) as ami, \
+            events(stack) as ws:
+        # the wallboard sees the agent's own changes
+        status, body = api_send(stack, "PUT", path, {"status": "paused",
+                                                     "reason": "training"}, token)
+        assert status == 200 and body["agent"]["status"] == "paused", body
+        paused = await ws.wait_for("agent.status_changed")
+        assert paused["data"]["agent"]["extension"] == "1002"
+        assert (paused["data"]["agent"]["status"], paused["data"]["agent"]["pause_reason"]) \
+            == ("paused", "training")
+        status, body = api_send(stack, "PUT", path, {"status": "available"}, token)
+        assert status == 200, body
+        assert await wait_until(lambda: _statuses(ws, "1002") == ["paused", "available"])
+
+        rtp = await RtpEndpoint.open(TRUNK_IP)
+        call = caller(stack, "+34910000032", rtp, call_ms=4000)
+        try:
+            await call.start()
+            assert await ami.wait_for(
+                lambda: ami.bridge_holding("PJSIP/agent-1002-", size=2), 10)
+            assert await wait_until(lambda: _agent(stack, "1002")["status"] == "on_call")
+            # on a call: not free, whatever the agent says
+            status, body = api_send(stack, "PUT", path, {"status": "available"}, token)
+            assert status == 409 and body["field"] == "status", body
+            assert "on call" in body["reason"], body
+            # a pause is taken when the call ends
+            status, body = api_send(stack, "PUT", path, {"status": "paused",
+                                                         "reason": "break"}, token)
+            assert status == 202 and body["after_call"] == {"status": "paused",
+                                                            "reason": "break"}, body
+            assert _agent(stack, "1002")["status"] == "on_call"
+            assert len(await ami.bridge_holding("PJSIP/agent-1002-", size=2)) == 2
+            assert (await call.wait(20)).returncode == 0
+            assert (await phones["1002"].result(10)).returncode == 0
+        finally:
+            call.kill()
+            rtp.close()
+        agent = await wait_until(lambda: (a := _agent(stack, "1002"))["status"] == "paused"
+                                 and a)
+        assert agent and agent["pause_reason"] == "break", _agent(stack, "1002")
+        assert _statuses(ws, "1002")[2:] == ["ringing", "on_call", "wrap_up", "paused"]
