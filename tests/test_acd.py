@@ -40,16 +40,17 @@ class Phone:
 
 
 @asynccontextmanager
-async def agent_phones(stack: StackUnderTest, *extensions: str,
-                       noanswer: tuple[str, ...] = ()) -> AsyncIterator[dict[str, Phone]]:
-    """Registered phones for these (existing) agents, answering unless listed in noanswer."""
+async def agent_phones(stack: StackUnderTest, *extensions: str, noanswer: tuple[str, ...] = (),
+                       calls: int = 1) -> AsyncIterator[dict[str, Phone]]:
+    """Registered phones for these (existing) agents, answering (each up to
+    `calls` calls) unless listed in noanswer."""
     phones: dict[str, Phone] = {}
     try:
         for ext in extensions:
             rtp = await RtpEndpoint.open()
             port = sip_port()
             name = "agent_noanswer" if ext in noanswer else "agent"
-            sipp = Sipp(scenario(name), stack.sip_target, local_port=port,
+            sipp = Sipp(scenario(name), stack.sip_target, local_port=port, calls=calls,
                         keys={"rtp_port": rtp.port})
             await sipp.start()
             phones[ext] = Phone(ext, sipp, rtp)
@@ -583,7 +584,7 @@ async def test_queues_change_through_the_api_without_restart(
     await waiting_call.start()
     stats = await wait_until(lambda: (s := api(stack, "/api/v1/queues/hogar/stats"))
                              ["waiting"] == 1 and s)
-    assert stats and stats["longest_wait_s"] >= 0
+    assert stats  # longest_wait_s: test_queue_figures_service_level_and_handle_time
     await waiting_call.wait()
     rtp.close()
 

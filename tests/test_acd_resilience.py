@@ -1,7 +1,7 @@
 """Acceptance: the ACD through what a real contact center throws at it, on
 real calls (SIPp callers from the trunk, SIPp agents' phones through Kamailio):
 the ARI websocket dropping while the control plane runs, the database away
-while a call ends, agents changing state during calls."""
+while a call ends, agents changing state during calls, and the queue figures."""
 
 from __future__ import annotations
 
@@ -310,3 +310,58 @@ async def test_agent_state_through_the_api_is_published_and_follows_the_call(
                                  and a)
         assert agent and agent["pause_reason"] == "break", _agent(stack, "1002")
         assert _statuses(ws, "1002")[2:] == ["ringing", "on_call", "wrap_up", "paused"]
+
+
+async def test_queue_figures_service_level_and_handle_time(
+        clean_stack: StackUnderTest) -> None:
+    stack = clean_stack
+    add_agent(stack, "1002", languages="es")
+    setup_queue(stack, "autos", "+34910000033", "1002", "--wrapup", "1",
+                "--service-level", "3")
+    loop = asyncio.get_running_loop()
+
+    def stats() -> dict[str, Any]:
+        return api(stack, "/api/v1/queues/autos/stats")
+
+    async with agent_phones(stack, "1002", calls=2), \
+            Ami(stack.port("ami"), stack.secret("AMI_PASSWORD")) as ami:
+        rtp_a, rtp_b = await RtpEndpoint.open(TRUNK_IP), await RtpEndpoint.open(TRUNK_IP)
+        # the first caller is answered at once; the second waits for the first's
+        # call and the wrap-up, past the 3 s target (call_ms counts from the
+        # queue's answer: the wait, then about 3 s with the agent)
+        first = caller(stack, "+34910000033", rtp_a, call_ms=5000)
+        second = caller(stack, "+34910000033", rtp_b, call_ms=9000, from_user="34600999888")
+        try:
+            await first.start()
+            assert await ami.wait_for(lambda: ami.bridge_holding(size=2), 10, every=0.1)
+            bridged_a = loop.time()
+            second_started = loop.time()
+            await second.start()
+            assert await wait_until(lambda: stats()["waiting"] == 1)
+            seen_waiting = loop.time()
+            await asyncio.sleep(1.5)
+            before = loop.time()
+            waiting = stats()
+            after = loop.time()
+            # the live figure: how long the second caller has waited so far
+            assert waiting["waiting"] == 1
+            assert before - seen_waiting - 0.2 <= waiting["longest_wait_s"] \
+                <= after - second_started + 0.2, (waiting, before - seen_waiting)
+            assert (await first.wait(20)).returncode == 0
+            ended_a = loop.time()
+            assert await ami.wait_for(lambda: ami.bridge_holding(size=2), 10, every=0.1)
+            bridged_b = loop.time()
+            assert (await second.wait(20)).returncode == 0
+            ended_b = loop.time()
+        finally:
+            first.kill()
+            second.kill()
+            rtp_a.close()
+            rtp_b.close()
+    assert bridged_b - second_started > 3, "the second caller did not wait past the target"
+    assert await wait_until(lambda: all(c["state"] == "completed" for c in calls(stack)))
+    figures = stats()
+    assert (figures["answered"], figures["abandoned"], figures["waiting"]) == (2, 0, 0)
+    assert figures["service_level"] == 0.5, figures  # one of two within 3 s
+    talked = ((ended_a - bridged_a) + (ended_b - bridged_b)) / 2
+    assert abs(figures["average_handle_time_s"] - talked) < 1.0, (figures, talked)
