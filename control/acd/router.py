@@ -671,6 +671,9 @@ class Router:
         call = self.calls.get(call_id)
         if call is None or call.ended or not call.answered:
             raise LookupError(f"no call {call_id} in progress")
+        if not self.ari.connected:
+            # what was done now could not reach Asterisk, nor be seen to
+            raise AriError(503, "ARI is reconnecting: try again in a moment")
         return call
 
     async def hangup(self, call_id: str) -> None:
@@ -1006,7 +1009,9 @@ class Router:
             members = bridge.get("channels", [])
             call = self.calls.get(call_id)
             if kind == "call":
-                if call is None:  # the call is over: nobody else destroys it
+                if call is None:  # the call is over: nobody else ends what is left of it
+                    for chan in members:
+                        await self._safe("DELETE", f"/channels/{chan}")
                     await self._safe("DELETE", f"/bridges/{bridge['id']}")
                 continue
             sup = next((m for m in members if m.startswith("sup-")), None)
