@@ -2,10 +2,13 @@
 screen pop), and, after each call, the interaction and any callback task.
 
 The write after a call is never lost to a database that is briefly away
-(a restart, a failover): it goes to an outbox file in the var folder (JSON
-lines, fsync'd, mode 0600) and a retry loop writes it when the database
-answers again. Writing is idempotent (one interaction per call id, one
-callback task per call), so a replay after a crash cannot double it.
+(a restart, a failover, a lock another process holds): it goes to an outbox
+file in the var folder (JSON lines, fsync'd, mode 0600) and a retry loop
+writes it when the database answers again. The router closes the call's own
+row the same way (``close=True``), so the end of a call is one transaction:
+calls row, interaction, callback task, written now or from the outbox later.
+Writing is idempotent (a closed call row is left as it is, one interaction per
+call id, one callback task per call), so a replay after a crash cannot double it.
 """
 
 from __future__ import annotations
@@ -24,6 +27,8 @@ from sqlalchemy import exc as sa_exc
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from control.acd.models import Call
+from control.acd.store import OPEN_STATES
 from control.auth.audit import Actor
 from control.crm.customers import (
     create_task,
@@ -54,7 +59,8 @@ _TRANSIENT = (sa_exc.OperationalError, sa_exc.InterfaceError, sa_exc.Disconnecti
               sa_exc.TimeoutError)
 
 
-def _transient(exc: BaseException) -> bool:
+def is_transient(exc: BaseException) -> bool:
+    """The database is away (down, restarting, locked), not refusing the write."""
     return isinstance(exc, _TRANSIENT) or (
         isinstance(exc, sa_exc.DBAPIError) and exc.connection_invalidated)
 
@@ -90,14 +96,20 @@ class CrmLink:
         with self.db.session() as s:
             return _known(s, s.get(Customer, customer_id))
 
-    async def call_ended(self, call: dict[str, Any]) -> None:
+    async def call_ended(self, call: dict[str, Any], *, close: bool = False,
+                         database_away: bool = False) -> None:
         """One interaction per call with a known customer; a callback task for
-        a caller who overflowed. Never lets a CRM problem break the call flow:
-        if the database is away, the write waits in the outbox."""
+        a caller who overflowed; with ``close``, first the end of the calls row
+        (``state``, ``ended_at``, ``recording`` of ``call``). Never lets a CRM
+        problem break the call flow: if the database is away, the write waits
+        in the outbox. ``database_away``: the caller already knows, so the
+        write goes to the outbox without waiting for a database that is locked."""
         try:
-            await asyncio.to_thread(self._call_ended, call)
+            if database_away:
+                raise _Away("the database was away a moment ago")
+            await asyncio.to_thread(self._call_ended, call, close)
         except Exception as exc:
-            transient = _transient(exc)
+            transient = isinstance(exc, _Away) or is_transient(exc)
             if transient:
                 log.warning("CRM write after call %s deferred, database unavailable: %s",
                             call.get("id"), exc)
@@ -105,49 +117,63 @@ class CrmLink:
                 log.exception("CRM refused the write after call %s", call.get("id"))
             try:
                 await asyncio.to_thread(self._append, self.outbox if transient
-                                        else self.rejected, _entry(call, exc))
+                                        else self.rejected, _entry(call, exc, close))
             except Exception:
                 log.exception("CRM write after call %s LOST: cannot keep it in %s",
                               call.get("id"), self.outbox)
 
-    def _call_ended(self, call: dict[str, Any]) -> None:
+    def _call_ended(self, call: dict[str, Any], close: bool = False) -> None:
+        with self.db.session() as s:
+            if close:
+                row = s.get(Call, call["id"])
+                if row is not None:
+                    if row.state in OPEN_STATES:
+                        row.state = call["state"]
+                        row.ended_at = _aware(datetime.fromisoformat(call["ended_at"]))
+                        if call.get("recording"):
+                            row.recording = call["recording"]
+                    # the interaction tells what the calls row holds (a call
+                    # already closed by someone else keeps that end)
+                    call = row.as_dict()
+            self._write_crm(s, call)
+
+    def _write_crm(self, s: Session, call: dict[str, Any]) -> None:
         state = call["state"]
-        entered = datetime.fromisoformat(call["entered_at"])
-        answered = call["answered_at"] and datetime.fromisoformat(call["answered_at"])
-        ended = datetime.fromisoformat(call["ended_at"]) if call["ended_at"] else entered
+        entered = _aware(datetime.fromisoformat(call["entered_at"]))
+        answered = call["answered_at"] and _aware(datetime.fromisoformat(call["answered_at"]))
+        ended = _aware(datetime.fromisoformat(call["ended_at"])) if call["ended_at"] else entered
         outcome = {"completed": InteractionOutcome.ANSWERED, "abandoned":
                    InteractionOutcome.ABANDONED, "callback": InteractionOutcome.CALLBACK,
                    "no_answer": InteractionOutcome.NO_ANSWER,
                    }.get(state, InteractionOutcome.ABANDONED)
         direction = call.get("direction") or Direction.INBOUND.value
         notes = f"waited too long in queue {call['queue']} (call {call['id']})"
-        with self.db.session() as s:
-            if call["customer_id"] is not None and s.scalar(
-                    select(Interaction.id).where(Interaction.call_id == call["id"]).limit(1)
-            ) is None:
-                record_interaction(
-                    s, actor=ACD, customer_id=call["customer_id"],
-                    direction=direction, outcome=outcome.value,
-                    started_at=_aware(entered), call_id=call["id"],
-                    duration_s=int((ended - answered).total_seconds()) if answered else 0,
-                    agent_extension=call["agent_extension"], recording=call["recording"])
-            if (state == "callback" and (call["customer_id"] is not None
-                                         or call["caller_number"])
-                    and s.scalar(select(Task.id).where(
-                        Task.kind == TaskKind.CALLBACK.value, Task.notes == notes
-                    ).limit(1)) is None):
-                create_task(s, actor=ACD, kind="callback", customer_id=call["customer_id"],
-                            phone=call["caller_number"] or None,
-                            scheduled_at=datetime.now(UTC) + timedelta(minutes=15),
-                            notes=notes)
-            task = s.get(Task, call["task_id"]) if call.get("task_id") else None
-            if task is not None and answered and task.status in OPEN_TASKS:
-                # the callback reached the customer: done, by the agent who called
-                agent = call["agent_extension"]
-                complete_task(s, actor=ACD, task_id=task.id,
-                              own_extension=agent if task.agent_extension in (None, agent)
-                              else None,
-                              notes=f"called back (call {call['id']})", now=_aware(answered))
+        if call["customer_id"] is not None and s.scalar(
+                select(Interaction.id).where(Interaction.call_id == call["id"]).limit(1)
+        ) is None:
+            record_interaction(
+                s, actor=ACD, customer_id=call["customer_id"],
+                direction=direction, outcome=outcome.value,
+                started_at=entered, call_id=call["id"],
+                duration_s=int((ended - answered).total_seconds()) if answered else 0,
+                agent_extension=call["agent_extension"], recording=call["recording"])
+        if (state == "callback" and (call["customer_id"] is not None
+                                     or call["caller_number"])
+                and s.scalar(select(Task.id).where(
+                    Task.kind == TaskKind.CALLBACK.value, Task.notes == notes
+                ).limit(1)) is None):
+            create_task(s, actor=ACD, kind="callback", customer_id=call["customer_id"],
+                        phone=call["caller_number"] or None,
+                        scheduled_at=datetime.now(UTC) + timedelta(minutes=15),
+                        notes=notes)
+        task = s.get(Task, call["task_id"]) if call.get("task_id") else None
+        if task is not None and answered and task.status in OPEN_TASKS:
+            # the callback reached the customer: done, by the agent who called
+            agent = call["agent_extension"]
+            complete_task(s, actor=ACD, task_id=task.id,
+                          own_extension=agent if task.agent_extension in (None, agent)
+                          else None,
+                          notes=f"called back (call {call['id']})", now=answered)
 
     # -- the outbox ------------------------------------------------------------------
 
@@ -196,10 +222,10 @@ class CrmLink:
             done = written = 0
             for line in lines:
                 try:
-                    call = json.loads(line)["call"]
-                    self._call_ended(call)
+                    entry = json.loads(line)
+                    self._call_ended(entry["call"], bool(entry.get("close")))
                 except Exception as exc:
-                    if _transient(exc):
+                    if is_transient(exc):
                         log.info("CRM outbox: database still unavailable (%s)", exc)
                         break
                     log.exception("CRM outbox: write refused, moved to %s", self.rejected)
@@ -260,8 +286,12 @@ def _known(s: Session, customer: Customer | None
             customer.segment == "vip", customer_context(s, customer.id))
 
 
-def _entry(call: dict[str, Any], exc: BaseException) -> dict[str, Any]:
-    return {"call": call, "failed_at": datetime.now(UTC).isoformat(),
+class _Away(Exception):
+    """A write not tried: the database was found away just before."""
+
+
+def _entry(call: dict[str, Any], exc: BaseException, close: bool = False) -> dict[str, Any]:
+    return {"call": call, "close": close, "failed_at": datetime.now(UTC).isoformat(),
             "error": f"{type(exc).__name__}: {exc}"[:500]}
 
 

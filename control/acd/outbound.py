@@ -132,8 +132,7 @@ class Dialer:
                         direction="outbound", task_id=task_id, dial_trunk=trunk,
                         dial_caller_id=caller_id)
         r.calls[call.id] = call
-        ringing = await r._db(r.store.set_agent_status, extension, AgentStatus.RINGING)
-        await r.bus.publish("agent.status_changed", {"agent": ringing})
+        await r._set_agent(extension, AgentStatus.RINGING)
         # the customer's file on the agent's screen while the call is placed
         await r.bus.publish("call.outgoing", {
             "call_id": call.id, "agent": extension, "queue": "", "direction": "outbound",
@@ -201,8 +200,7 @@ class Dialer:
                           answered_at=now(), bridge_id=bridge["id"],
                           recording=f"{call.id}.wav")
         call.row = row or call.row
-        agent = await r._db(r.store.set_agent_status, extension, AgentStatus.ON_CALL, None, 0)
-        await r.bus.publish("agent.status_changed", {"agent": agent})
+        await r._set_agent(extension, AgentStatus.ON_CALL, None, 0)
         await r.bus.publish("call.answered", {"call": call.row})
 
     async def leg_failed(self, call: LiveCall, chan_id: str, cause: int | None) -> None:
@@ -214,22 +212,22 @@ class Dialer:
         await self._not_connected(call, f"{who} leg ended, cause {cause}")
 
     async def _not_connected(self, call: LiveCall, why: str) -> None:
+        """Close a call that never connected: the legs, the agent (free again,
+        or the pause asked for meanwhile), the row and the interaction (through
+        the CRM's outbox, as the end of any call)."""
         r = self.router
+        if call.ended:
+            return
         call.ended = True
         r.calls.pop(call.id, None)
         for chan in (call.caller_channel, call.agent_channel):
             if chan:
                 r.by_channel.pop(chan, None)
                 await r._safe("DELETE", f"/channels/{chan}")
-        row = await r._try_db(r.store.update_call, call.id, state=CallState.NO_ANSWER.value,
-                              ended_at=now())
-        row = row or call.row | {"state": CallState.NO_ANSWER.value,
-                                 "ended_at": now().isoformat()}
+        row = call.row | {"state": CallState.NO_ANSWER.value, "ended_at": now().isoformat()}
         extension = call.row.get("agent_extension")
         if extension:
-            agent = await r._try_db(r.store.set_agent_status, extension, AgentStatus.AVAILABLE)
-            if agent:
-                await r.bus.publish("agent.status_changed", {"agent": agent})
-        await r.crm.call_ended(row)
+            await r._free_agent(extension)
+        await r.crm.call_ended(row, close=True, database_away=r._database_away)
         await r.bus.publish("call.not_connected", {"call": row, "reason": why})
-        await r.dispatch()
+        await r._dispatch_quietly(f"after call {call.id}")

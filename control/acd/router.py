@@ -8,13 +8,19 @@ bridged with the caller; one who does not is a miss, and after the queue's
 
 State lives in Asterisk (channels, bridges) and the database (calls, agents'
 status); this object only caches it, and :meth:`reconcile` rebuilds the cache
-after a restart or an ARI reconnect.
+from Asterisk after a restart or an ARI reconnect (events missed meanwhile are
+not replayed by ARI).
+
+The end of a call survives a database that is briefly away: the calls row is
+closed through the CRM link's outbox, and agents' states the database could
+not take are kept here (what reads and events show) and written once it is back.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import shutil
 import uuid
 from collections.abc import Callable
@@ -22,16 +28,29 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from control.acd.customers import CrmLink
+from control.acd.customers import CrmLink, is_transient
 from control.acd.models import DEFAULT_WEIGHTS, AgentStatus, CallState
 from control.acd.outbound import Dialer
 from control.acd.scoring import CallNeeds, explain, rank
 from control.acd.store import AcdStore, now
+from control.errors import Conflict
 from control.events.bus import EventBus
 from control.telephony.ari import AriClient, AriError
 
 log = logging.getLogger(__name__)
 
+# bridges the router creates: "call-ID" (caller and agent), "MODE-ID" (supervisor and snoop)
+_BRIDGE_NAME = re.compile(r"^(call|listen|whisper|barge)-(.+)$")
+
+
+@dataclass
+class Supervision:
+    """A supervisor on a call: the snoop on the agent's channel and the
+    mixing bridge joining it to the supervisor's phone, both the router's to
+    destroy when the supervisor hangs up."""
+    call_id: str
+    snoop_channel: str
+    bridge_id: str
 
 
 @dataclass
@@ -70,6 +89,10 @@ class LiveCall:
                 and not self.ringing_agent)
 
 
+class _DatabaseAway(Exception):
+    """Not tried: a write failed a moment ago and the ticker is retrying."""
+
+
 class Router:
     def __init__(self, ari: AriClient, store: AcdStore, bus: EventBus,
                  recordings_spool: Path, recordings_dir: Path, crm: CrmLink,
@@ -90,6 +113,23 @@ class Router:
         self._announcing: dict[str, tuple[str, int, int]] = {}
         self._dispatching = asyncio.Lock()
         self._ticker: asyncio.Task[None] | None = None
+        # supervisor's channel -> what was set up for it
+        self._supervision: dict[str, Supervision] = {}
+        # Agents' states decided while the database was away: extension ->
+        # (status, reason, missed, the agent as shown). Reads here see them; the
+        # ticker writes the latest once the database is back. Only the latest
+        # counts (a state, not a log), and after a restart reconcile derives
+        # the states from Asterisk anyway.
+        self._unsaved: dict[str, tuple[AgentStatus, str | None, int | None,
+                                       dict[str, Any]]] = {}
+        self._agents_seen: dict[str, dict[str, Any]] = {}  # last row of each, for events
+        self._queues_seen: dict[str, dict[str, Any]] = {}  # wrap-up time with the database away
+        # A write just failed: the next ones wait here instead of each waiting
+        # out a locked database. No direct write happens while the ticker
+        # writes the kept states, so an old one never lands after a new one.
+        self._database_away = False
+        # pause or log-out an agent asked for during a call: taken when it ends
+        self._after_call: dict[str, tuple[AgentStatus, str | None]] = {}
         self.dialer = Dialer(self, outbound_caller_id)
         self.outbound_wrapup_s = outbound_wrapup_s
         ari.handlers.append(self.on_event)
@@ -112,6 +152,7 @@ class Router:
         while True:
             await asyncio.sleep(1.0)
             try:
+                await self._write_unsaved_agents()
                 await self._overflow_long_waits()
                 await self._announce_positions()
                 if any(c.queued for c in self.calls.values()):
@@ -121,6 +162,142 @@ class Router:
 
     async def _db(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         return await asyncio.to_thread(fn, *args, **kwargs)
+
+    # -- agents' states -------------------------------------------------------
+
+    async def _set_agent(self, extension: str, status: AgentStatus, reason: str | None = None,
+                         missed: int | None = None, **extra: Any) -> dict[str, Any] | None:
+        """Change an agent's state and tell the wallboard. With the database
+        away the state is kept here (reads and events show it) and written by
+        the ticker once it is back. None: no such agent."""
+        agent: dict[str, Any] | None
+        try:
+            if self._database_away:
+                raise _DatabaseAway
+            agent = await self._db(self.store.set_agent_status, extension, status,
+                                   reason, missed)
+        except Exception as exc:
+            if not (isinstance(exc, _DatabaseAway) or is_transient(exc)):
+                raise
+            if not self._database_away:
+                log.warning("database away: agent %s is %s here until it is back (%s)",
+                            extension, status.value, exc)
+            self._database_away = True
+            agent = (self._agents_seen.get(extension) or {"extension": extension}) | {
+                "status": status.value,
+                "pause_reason": reason if status == AgentStatus.PAUSED else None,
+                "status_since": now().isoformat()}
+            self._unsaved[extension] = (status, reason, missed, agent)
+        if agent is None:
+            return None
+        self._agents_seen[extension] = agent
+        await self.bus.publish("agent.status_changed", {"agent": agent, **extra})
+        return agent
+
+    async def _write_unsaved_agents(self) -> None:
+        """Once a second: write the states the database could not take."""
+        for extension, entry in list(self._unsaved.items()):
+            status, reason, missed, _ = entry
+            try:
+                agent = await self._db(self.store.set_agent_status, extension, status,
+                                       reason, missed)
+            except Exception as exc:
+                if is_transient(exc):
+                    return  # still away
+                log.exception("agent %s: state %s refused", extension, status.value)
+                agent = None
+            if self._unsaved.get(extension) is entry:  # else a newer one: written next round
+                del self._unsaved[extension]
+            if agent:
+                self._agents_seen[extension] = agent
+                log.info("database back: agent %s written as %s", extension, status.value)
+        if not self._unsaved:
+            self._database_away = False
+
+    def with_unsaved(self, agents: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Agents as read from the database, with the states it has not taken yet."""
+        out = []
+        for agent in agents:
+            entry = self._unsaved.get(str(agent.get("extension")))
+            if entry:
+                shown = entry[3]
+                agent = agent | {k: shown[k] for k in ("status", "pause_reason",
+                                                        "status_since")}
+            out.append(agent)
+        return out
+
+    async def _agent_status(self, extension: str) -> str | None:
+        """An agent's state as the router knows it (None: unknown, or no database)."""
+        if extension in self._unsaved:
+            return self._unsaved[extension][0].value
+        try:
+            agent = await self._db(self.store.agent, extension)
+        except Exception as exc:
+            if not is_transient(exc):
+                raise
+            agent = self._agents_seen.get(extension)
+        return str(agent["status"]) if agent else None
+
+    def _engaged(self, extension: str) -> str | None:
+        """What the agent is doing in a live call (ringing, on_call), as the
+        router sees the calls (the database may be behind)."""
+        for call in self.calls.values():
+            if extension in self._engaged_in(call):
+                return (AgentStatus.RINGING.value if call.ringing_agent == extension
+                        else AgentStatus.ON_CALL.value)
+        return None
+
+    @staticmethod
+    def _engaged_in(call: LiveCall) -> set[str]:
+        """The agents a live call holds: ringing, talking, consulted."""
+        if call.ended:
+            return set()
+        found = {call.ringing_agent, call.consult_agent}
+        if call.answered:
+            found.add(call.row.get("agent_extension"))
+        return {e for e in found if e}
+
+    async def _dispatch_quietly(self, after: str) -> None:
+        """Route waiting callers now if the database lets us; else the next tick will."""
+        try:
+            await self.dispatch()
+        except Exception as exc:
+            log.warning("%s: routing failed, the ticker retries (%s)", after, exc)
+
+    async def request_status(self, extension: str, status: AgentStatus,
+                             reason: str | None) -> tuple[dict[str, Any] | None, bool]:
+        """An agent (or a supervisor for them) logs in, pauses, logs out. Returns
+        (the agent, deferred); None if there is no such agent.
+
+        On a call the state follows the call: `available` is refused (Conflict)
+        since the agent is not free; `paused` or `logged_out` are taken when the
+        call ends, after wrap-up (what contact center agents expect: "pause after
+        this call" keeps the next caller from ringing them, without having to
+        watch for the hang-up). In wrap-up, `available` ends it early."""
+        engaged = self._engaged(extension)
+        if engaged is not None:
+            if status == AgentStatus.AVAILABLE:
+                raise Conflict(f"agent {extension} is {engaged.replace('_', ' ')}: the state "
+                               "follows the call (wrap-up, then available)")
+            agent = await self._db(self.store.agent, extension)
+            if agent is None:
+                return None, False
+            self._after_call[extension] = (status, reason)
+            return self.with_unsaved([agent])[0], True
+        self._after_call.pop(extension, None)
+        timer = self._wrapups.pop(extension, None)
+        if timer:
+            timer.cancel()
+        agent = await self._set_agent(extension, status, reason, 0)
+        if agent and status == AgentStatus.AVAILABLE:
+            await self._dispatch_quietly(f"agent {extension} available")
+        return agent, False
+
+    async def _free_agent(self, extension: str, missed: int | None = None) -> None:
+        """The agent's call (or ring, or wrap-up) is over: available, or the
+        pause or log-out asked for meanwhile."""
+        status, reason = self._after_call.pop(extension, (AgentStatus.AVAILABLE, None))
+        await self._set_agent(extension, status, reason, missed)
 
     # -- events ---------------------------------------------------------------
 
@@ -208,7 +385,9 @@ class Router:
                 queue = await self._db(self.store.queue, call.queue)
                 if queue is None:
                     continue
-                candidates = [c for c in await self._db(self.store.candidates, call.queue)
+                unsaved = {ext: entry[0].value for ext, entry in self._unsaved.items()}
+                candidates = [c for c in await self._db(self.store.candidates, call.queue,
+                                                        unsaved)
                               if c.extension not in busy and c.extension not in call.tried]
                 if not candidates:
                     continue
@@ -229,10 +408,9 @@ class Router:
         call.agent_channel = agent_channel
         call.tried.add(extension)
         self.by_channel[agent_channel] = call.id
-        agent = await self._db(self.store.set_agent_status, extension, AgentStatus.RINGING)
+        await self._set_agent(extension, AgentStatus.RINGING)
         await self._db(self.store.update_call, call.id, state=CallState.RINGING.value,
                        agent_channel=agent_channel)
-        await self.bus.publish("agent.status_changed", {"agent": agent})
         # the screen pop: sent as the agent's phone starts ringing
         await self.bus.publish("call.incoming", {
             "call_id": call.id, "agent": extension, "queue": call.queue,
@@ -266,24 +444,23 @@ class Router:
             if exc.status == 404 and call.ringing_agent:
                 await self._ring_failed(call, call.ringing_agent)
 
-    async def _ring_failed(self, call: LiveCall, extension: str) -> None:
+    async def _ring_failed(self, call: LiveCall, extension: str, miss: bool = True) -> None:
         """Ring-no-answer, rejected or unreachable: a miss for the agent, and
-        the caller goes to the next best."""
+        the caller goes to the next best. Not a miss (``miss=False``) when the
+        ring ended while ARI was away: nobody knows why."""
         if call.agent_channel:
             self.by_channel.pop(call.agent_channel, None)
         call.ringing_agent = None
         call.agent_channel = None
         agent = await self._db(self.store.agent, extension)
-        missed = (agent or {}).get("missed_in_a_row", 0) + 1
+        missed = (agent or {}).get("missed_in_a_row", 0) + (1 if miss else 0)
         queue = await self._db(self.store.queue, call.queue)
         max_misses = queue["max_misses"] if queue else 2
-        if missed >= max_misses:
-            agent = await self._db(self.store.set_agent_status, extension, AgentStatus.PAUSED,
-                                   "missed_calls", missed)
+        if miss and missed >= max_misses:
+            self._after_call.pop(extension, None)
+            await self._set_agent(extension, AgentStatus.PAUSED, "missed_calls", missed)
         else:
-            agent = await self._db(self.store.set_agent_status, extension,
-                                   AgentStatus.AVAILABLE, None, missed)
-        await self.bus.publish("agent.status_changed", {"agent": agent})
+            await self._free_agent(extension, missed)
         if not call.ended:
             await self._db(self.store.update_call, call.id, state=CallState.WAITING.value,
                            agent_channel=None)
@@ -317,12 +494,18 @@ class Router:
                              bridge_id=bridge["id"], agent_channel=chan_id,
                              recording=recording)
         call.row = row or call.row
-        agent = await self._db(self.store.set_agent_status, extension, AgentStatus.ON_CALL,
-                               None, 0)
-        await self.bus.publish("agent.status_changed", {"agent": agent})
+        await self._set_agent(extension, AgentStatus.ON_CALL, None, 0)
         await self.bus.publish("call.answered", {"call": row})
 
     async def _channel_gone(self, chan_id: str, cause: int | None) -> None:
+        if chan_id in self._supervision:  # the supervisor hung up: the call goes on
+            await self._end_supervision(chan_id)
+            return
+        watched = next((sup for sup, s in self._supervision.items()
+                        if s.snoop_channel == chan_id), None)
+        if watched:  # the agent's leg (and its snoop) went: nothing left to listen to
+            await self._end_supervision(watched, hang_up=True)
+            return
         call_id = self.by_channel.pop(chan_id, None)
         if call_id is None:
             return
@@ -345,66 +528,63 @@ class Router:
         await self._end(call)
 
     async def _end(self, call: LiveCall) -> None:
-        """The caller or the agent hung up: end the other leg, close the call."""
+        """The caller or the agent hung up (or reconcile found them gone): end
+        the other legs, free the agent, close the call. What the database
+        cannot take now is written once it is back (see the module docstring)."""
+        if call.ended:
+            return
         call.ended = True
+        ended_at = now()  # when it was known, whenever the database takes it
         self.calls.pop(call.id, None)
-        for chan in (call.caller_channel, call.agent_channel, call.consult_channel,
-                     *call.supervisors):
+        for sup in list(call.supervisors):
+            await self._end_supervision(sup, hang_up=True)
+        for chan in (call.caller_channel, call.agent_channel, call.consult_channel):
             if chan:
                 self.by_channel.pop(chan, None)
                 await self._safe("DELETE", f"/channels/{chan}")
         if call.bridge_id:
             await self._safe("DELETE", f"/bridges/{call.bridge_id}")
-        fields: dict[str, Any] = {"ended_at": now()}
-        if call.answered:
-            fields["state"] = CallState.COMPLETED.value
-        else:
-            fields["state"] = CallState.ABANDONED.value
-        row = await self._try_db(self.store.update_call, call.id, **fields)
-        if row is None:
-            # the database is away: the CRM link keeps the interaction until it is back
-            row = call.row | {k: v.isoformat() if hasattr(v, "isoformat") else v
-                              for k, v in fields.items()}
-        extension = row.get("agent_extension") or call.ringing_agent
+        state = CallState.COMPLETED if call.answered else CallState.ABANDONED
+        row = call.row | {"state": state.value, "ended_at": ended_at.isoformat()}
+        extension = row.get("agent_extension")
         if call.answered and extension:
-            await self._try_db(self._start_wrapup, extension, call.queue, direct=True)
-            await asyncio.sleep(0.5)  # let Asterisk close the recording file
-            await self._try_db(self._file_recording, call, direct=True)
+            await self._start_wrapup(extension, call.queue)
         elif call.ringing_agent:
-            agent = await self._try_db(self.store.set_agent_status, call.ringing_agent,
-                                       AgentStatus.AVAILABLE)
-            await self.bus.publish("agent.status_changed", {"agent": agent})
-        await self.crm.call_ended(await self._try_db(self.store.call, call.id) or row)
+            await self._free_agent(call.ringing_agent)
+        if call.answered:
+            await asyncio.sleep(0.5)  # let Asterisk close the recording file
+            row["recording"] = await self._file_recording(call) or row.get("recording")
+        await self.crm.call_ended(row, close=True, database_away=self._database_away)
         await self.bus.publish("call.completed" if call.answered else "call.abandoned",
                                {"call": row})
-        await self.dispatch()
+        await self._dispatch_quietly(f"after call {call.id}")
 
-    async def _try_db(self, fn: Callable[..., Any], *args: Any, direct: bool = False,
-                      **kwargs: Any) -> Any:
-        """A step of ending a call that must not stop the others when the
-        database is briefly unavailable (logged, result None)."""
-        try:
-            if direct:
-                return await fn(*args, **kwargs)
-            return await self._db(fn, *args, **kwargs)
-        except Exception:
-            log.exception("while ending a call: %s failed", getattr(fn, "__name__", fn))
-            return None
-
-    async def _file_recording(self, call: LiveCall) -> None:
+    async def _file_recording(self, call: LiveCall) -> str | None:
+        """Move the call's recording from Asterisk's spool to recordings/: its new path."""
         src = self.recordings_spool / f"{call.id}.wav"
         if not src.exists():
-            return
+            return None
         self.recordings_dir.mkdir(parents=True, exist_ok=True)
         dst = self.recordings_dir / src.name
         await asyncio.to_thread(shutil.move, str(src), str(dst))
-        await self._db(self.store.update_call, call.id, recording=str(dst))
+        return str(dst)
+
+    async def _queue(self, name: str) -> dict[str, Any] | None:
+        """A queue's settings; the last ones read if the database is away."""
+        try:
+            queue = await self._db(self.store.queue, name)
+        except Exception as exc:
+            if not is_transient(exc):
+                raise
+            return self._queues_seen.get(name)
+        if queue:
+            self._queues_seen[name] = queue
+        return queue
 
     async def _start_wrapup(self, extension: str, queue_name: str) -> None:
-        queue = await self._db(self.store.queue, queue_name)
+        queue = await self._queue(queue_name)
         seconds = queue["wrapup_s"] if queue else self.outbound_wrapup_s
-        agent = await self._db(self.store.set_agent_status, extension, AgentStatus.WRAP_UP)
-        await self.bus.publish("agent.status_changed", {"agent": agent, "wrapup_s": seconds})
+        await self._set_agent(extension, AgentStatus.WRAP_UP, wrapup_s=seconds)
         loop = asyncio.get_running_loop()
         if extension in self._wrapups:
             self._wrapups[extension].cancel()
@@ -413,11 +593,9 @@ class Router:
 
     async def _end_wrapup(self, extension: str) -> None:
         self._wrapups.pop(extension, None)
-        agent = await self._db(self.store.agent, extension)
-        if agent and agent["status"] == AgentStatus.WRAP_UP.value:
-            agent = await self._db(self.store.set_agent_status, extension, AgentStatus.AVAILABLE)
-            await self.bus.publish("agent.status_changed", {"agent": agent})
-            await self.dispatch()
+        if await self._agent_status(extension) == AgentStatus.WRAP_UP.value:
+            await self._free_agent(extension)
+            await self._dispatch_quietly(f"after {extension}'s wrap-up")
 
     async def _announce_positions(self) -> None:
         """Every queue's announce_every_s, tell each waiting caller their
@@ -481,10 +659,8 @@ class Router:
             call.ended = True
             self.calls.pop(call.id, None)
             self.by_channel.pop(call.caller_channel, None)
-            row = await self._db(self.store.update_call, call.id,
-                                 state=CallState.CALLBACK.value, ended_at=now())
-            if row:
-                await self.crm.call_ended(row)
+            row = call.row | {"state": CallState.CALLBACK.value, "ended_at": now().isoformat()}
+            await self.crm.call_ended(row, close=True, database_away=self._database_away)
             await self.bus.publish("call.overflowed", {"call": row})
             await self.bus.publish("task.created", {
                 "kind": "callback", "call_id": call.id, "queue": call.queue,
@@ -526,6 +702,9 @@ class Router:
         call = self.calls.get(call_id)
         if call is None or call.ended or not call.answered:
             raise LookupError(f"no call {call_id} in progress")
+        if not self.ari.connected:
+            # what was done now could not reach Asterisk, nor be seen to
+            raise AriError(503, "ARI is reconnecting: try again in a moment")
         return call
 
     async def hangup(self, call_id: str) -> None:
@@ -580,7 +759,7 @@ class Router:
                                                     "from_agent": old_extension})
         if kind == "queue":
             call.queue = name
-            await self._db(self.store.update_call, call.id, queue=name)
+            call.row = await self._db(self.store.update_call, call.id, queue=name) or call.row
             await self.dispatch()
         else:
             queue = await self._db(self.store.queue, call.queue)
@@ -639,9 +818,7 @@ class Router:
                                   agent_channel=new_channel) or call.row
         await self._db(self.store.record_decision, call.id, [], new_extension,
                        f"attended transfer from {old_extension} to {new_extension}")
-        agent = await self._db(self.store.set_agent_status, new_extension,
-                               AgentStatus.ON_CALL, None, 0)
-        await self.bus.publish("agent.status_changed", {"agent": agent})
+        await self._set_agent(new_extension, AgentStatus.ON_CALL, None, 0)
         if old_extension:
             await self._start_wrapup(old_extension, call.queue)
         await self.bus.publish("call.transferred", {"call_id": call_id, "to": new_extension,
@@ -655,7 +832,8 @@ class Router:
         if action == "start":  # a queue that does not record every call
             await self.ari.request("POST", f"/bridges/{call.bridge_id}/record", name=call.id,
                                    format="wav", ifExists="append")
-            await self._db(self.store.update_call, call.id, recording=f"{call.id}.wav")
+            call.row = await self._db(self.store.update_call, call.id,
+                                      recording=f"{call.id}.wav") or call.row
         elif action == "pause":
             await self.ari.request("POST", f"/recordings/live/{call.id}/pause")
         else:
@@ -704,11 +882,33 @@ class Router:
             return
         bridge = await self.ari.request("POST", "/bridges", type="mixing",
                                         name=f"{mode}-{call_id}")
-        await self.ari.request("POST", f"/bridges/{bridge['id']}/addChannel",
-                               channel=f"{snoop_id},{sup_channel}")
+        self._supervision[sup_channel] = Supervision(call_id, snoop_id, bridge["id"])
         call.supervisors.append(sup_channel)
+        try:
+            await self.ari.request("POST", f"/bridges/{bridge['id']}/addChannel",
+                                   channel=f"{snoop_id},{sup_channel}")
+        except AriError as exc:  # the supervisor (or the call) went meanwhile
+            log.warning("could not bridge the supervisor into call %s: %s", call_id, exc)
+            await self._end_supervision(sup_channel, hang_up=True)
+            return
         await self.bus.publish("call.supervised", {"call_id": call_id, "mode": mode,
                                                    "supervisor_channel": sup_channel})
+
+    async def _end_supervision(self, sup_channel: str, hang_up: bool = False) -> None:
+        """The supervisor hung up (or the call ended): destroy the snoop channel
+        and the supervisor's bridge, which Asterisk would keep for ever."""
+        sup = self._supervision.pop(sup_channel, None)
+        if sup is None:
+            return
+        call = self.calls.get(sup.call_id)
+        if call and sup_channel in call.supervisors:
+            call.supervisors.remove(sup_channel)
+        await self._safe("DELETE", f"/channels/{sup.snoop_channel}")
+        await self._safe("DELETE", f"/bridges/{sup.bridge_id}")
+        if hang_up:
+            await self._safe("DELETE", f"/channels/{sup_channel}")
+        await self.bus.publish("call.supervision_ended", {"call_id": sup.call_id,
+                                                          "supervisor_channel": sup_channel})
 
     # -- agents' feature codes (desk phones) -----------------------------------
 
@@ -719,11 +919,11 @@ class Router:
                   "pause": AgentStatus.PAUSED, "unpause": AgentStatus.AVAILABLE}.get(action)
         agent = None
         if status is not None and extension:
-            agent = await self._db(self.store.set_agent_status, extension, status,
-                                   "break" if status == AgentStatus.PAUSED else None, 0)
-        if agent:
-            await self.bus.publish("agent.status_changed", {"agent": agent})
-            await self.dispatch()
+            try:
+                agent, _ = await self.request_status(
+                    extension, status, "break" if status == AgentStatus.PAUSED else None)
+            except Conflict as exc:  # e.g. *45 from a second line while on a call
+                log.info("feature code %s of %s refused: %s", action, extension, exc)
         await self._safe("POST", f"/channels/{chan_id}/variable", variable="AIT_FEATURE_OK",
                          value="1" if agent else "0")
         await self._safe("POST", f"/channels/{chan_id}/continue")
@@ -731,19 +931,31 @@ class Router:
     # -- rebuilding state --------------------------------------------------------
 
     async def reconcile(self) -> None:
-        """After (re)connecting to ARI: rebuild the live calls from Asterisk's
-        channels and the database; close what ended while we were away."""
+        """After (re)connecting to ARI: rebuild the live calls from what Asterisk
+        holds now (``GET /channels``, ``GET /bridges``), those known here and
+        those only the database knows (a restart). What ended while ARI was
+        away is closed as if it had been seen (call row, interaction, agent to
+        wrap-up, events); bridges are associated again; leftovers of
+        supervision are destroyed."""
         try:
-            channels = {c["id"] for c in await self.ari.request("GET", "/channels")}
+            channels = {c["id"]: c for c in await self.ari.request("GET", "/channels")}
+            bridges = await self.ari.request("GET", "/bridges")
         except AriError:
-            log.exception("reconcile: cannot list channels")
+            log.exception("reconcile: cannot list channels and bridges")
             return
+        bridge_of = {chan: b["id"] for b in bridges for chan in b.get("channels", [])}
+        for call in list(self.calls.values()):
+            await self._reconcile_call(call, channels, bridge_of)
+        try:
+            rows = await self._db(self.store.open_calls)
+        except Exception as exc:
+            if not is_transient(exc):
+                raise
+            log.warning("reconcile: database away, calls only it knows wait (%s)", exc)
+            rows = []
         loop_now = asyncio.get_running_loop().time()
-        for row in await self._db(self.store.open_calls):
-            caller_alive = row["caller_channel"] in channels
-            agent_alive = bool(row["agent_channel"]) and row["agent_channel"] in channels
-            known = self.calls.get(row["id"])
-            if known and not known.ended:
+        for row in rows:
+            if row["id"] in self.calls:
                 continue
             call = LiveCall(
                 id=row["id"], queue=row["queue"], caller_channel=row["caller_channel"],
@@ -752,34 +964,123 @@ class Router:
                 customer_id=row["customer_id"], previous_agent=None, context={},
                 entered=loop_now, agent_channel=row["agent_channel"],
                 bridge_id=row["bridge_id"], answered=row["state"] == CallState.ANSWERED.value,
-                row=row)
-            if row["state"] == CallState.RINGING.value and agent_alive:
+                row=row, direction=row.get("direction") or "inbound", task_id=row.get("task_id"))
+            if row["state"] == CallState.RINGING.value and row["agent_extension"] \
+                    and call.direction == "inbound":
                 call.ringing_agent = row["agent_extension"]
-            if not caller_alive or (call.answered and not agent_alive):
-                await self._end(call)
-                continue
-            if row["state"] == CallState.RINGING.value and not agent_alive:
-                call.agent_channel = None
-                await self._db(self.store.update_call, call.id, state=CallState.WAITING.value,
-                               agent_channel=None)
             self.calls[call.id] = call
             self.by_channel[call.caller_channel] = call.id
             if call.agent_channel:
                 self.by_channel[call.agent_channel] = call.id
-        # agents shown ringing or on a call that no longer exists are free again
-        engaged = {c.ringing_agent for c in self.calls.values() if c.ringing_agent}
-        engaged |= {r["agent_extension"] for r in await self._db(self.store.open_calls)
-                    if r["state"] == CallState.ANSWERED.value}
-        for agent in await self._db(self.store.agents):
-            if agent["status"] in (AgentStatus.RINGING.value, AgentStatus.ON_CALL.value) \
-                    and agent["extension"] not in engaged:
-                await self._db(self.store.set_agent_status, agent["extension"],
-                               AgentStatus.AVAILABLE)
-            elif agent["status"] == AgentStatus.WRAP_UP.value \
-                    and agent["extension"] not in self._wrapups:
-                await self._end_wrapup(agent["extension"])
+            await self._reconcile_call(call, channels, bridge_of)
+        await self._reconcile_bridges(channels, bridges)
+        try:
+            await self._reconcile_agents()
+        except Exception as exc:
+            if not is_transient(exc):
+                raise
+            log.warning("reconcile: database away, agents' states wait (%s)", exc)
         log.info("reconciled: %d live calls", len(self.calls))
-        await self.dispatch()
+        await self._dispatch_quietly("reconcile")
+
+    async def _reconcile_call(self, call: LiveCall, channels: dict[str, dict[str, Any]],
+                              bridge_of: dict[str, str]) -> None:
+        if call.ended:
+            return
+        if call.direction == "outbound" and not call.answered:
+            # being placed when ARI went away: what became of it is not known
+            # here; the agent dials again rather than being bridged half-way
+            log.info("reconcile: outbound call %s was being placed: dropped", call.id)
+            await self.dialer.leg_failed(call, "", None)
+            return
+        if call.caller_channel not in channels or (
+                call.answered and (call.agent_channel or "") not in channels):
+            log.info("reconcile: call %s ended while ARI was away", call.id)
+            await self._end(call)
+            return
+        if call.consult_channel and call.consult_channel not in channels:
+            self.by_channel.pop(call.consult_channel, None)
+            call.consult_channel = call.consult_agent = None
+        for sup in list(call.supervisors):
+            if sup not in channels:
+                await self._end_supervision(sup)
+        if not call.answered and call.agent_channel:
+            agent_leg = channels.get(call.agent_channel)
+            if agent_leg is None:  # the ring ended unseen: the caller goes to the next best
+                if call.ringing_agent:
+                    await self._ring_failed(call, call.ringing_agent, miss=False)
+                else:
+                    self.by_channel.pop(call.agent_channel, None)
+                    call.agent_channel = None
+                    await self._db(self.store.update_call, call.id,
+                                   state=CallState.WAITING.value, agent_channel=None)
+            elif agent_leg.get("state") == "Up" and call.ringing_agent:
+                # answered unseen: the agent's leg waits in the app for its bridge
+                await self._agent_answers(agent_leg, call.id)
+        if call.answered:
+            # on hold the caller is out of the bridge: the agent is in it
+            bridge = bridge_of.get(call.caller_channel) or bridge_of.get(call.agent_channel or "")
+            if bridge and bridge != call.bridge_id:
+                call.bridge_id = bridge
+                call.row = await self._db(self.store.update_call, call.id,
+                                          bridge_id=bridge) or call.row
+        # a dropped websocket may leave the app without its subscriptions
+        sources = [f"channel:{c}" for c in (call.caller_channel, call.agent_channel,
+                                            call.consult_channel) if c and c in channels]
+        if call.bridge_id:
+            sources.append(f"bridge:{call.bridge_id}")
+        await self._safe("POST", f"/applications/{self.ari.app}/subscription",
+                         eventSource=",".join(sources))
+
+    async def _reconcile_bridges(self, channels: dict[str, dict[str, Any]],
+                                 bridges: list[dict[str, Any]]) -> None:
+        """The router's bridges: the supervisors' are associated again (or
+        destroyed if their supervisor or snoop is gone), those of calls that
+        are over are destroyed, and so are snoops nobody listens to."""
+        in_use = {c.bridge_id for c in self.calls.values() if c.bridge_id}
+        listened = {s.snoop_channel for s in self._supervision.values()}
+        for bridge in bridges:
+            match = _BRIDGE_NAME.match(bridge.get("name") or "")
+            if match is None or bridge["id"] in in_use:
+                continue
+            kind, call_id = match.groups()
+            members = bridge.get("channels", [])
+            call = self.calls.get(call_id)
+            if kind == "call":
+                if call is None:  # the call is over: nobody else ends what is left of it
+                    for chan in members:
+                        await self._safe("DELETE", f"/channels/{chan}")
+                    await self._safe("DELETE", f"/bridges/{bridge['id']}")
+                continue
+            sup = next((m for m in members if m.startswith("sup-")), None)
+            snoop = next((m for m in members if m.startswith("snoop-")), None)
+            if sup and sup in self._supervision:
+                continue
+            if call is not None and sup and snoop and sup in channels and snoop in channels:
+                self._supervision[sup] = Supervision(call_id, snoop, bridge["id"])
+                call.supervisors.append(sup)
+                listened.add(snoop)
+                continue
+            for chan in (snoop, sup):
+                if chan:
+                    await self._safe("DELETE", f"/channels/{chan}")
+            await self._safe("DELETE", f"/bridges/{bridge['id']}")
+        for chan in channels:
+            if chan.startswith("snoop-") and chan not in listened and chan not in self._snoops:
+                await self._safe("DELETE", f"/channels/{chan}")
+
+    async def _reconcile_agents(self) -> None:
+        """Agents shown ringing or on a call that no longer exists are free
+        again; a wrap-up nobody times here ends."""
+        engaged = set().union(*(self._engaged_in(c) for c in self.calls.values()))
+        for agent in self.with_unsaved(await self._db(self.store.agents)):
+            extension = agent["extension"]
+            if agent["status"] in (AgentStatus.RINGING.value, AgentStatus.ON_CALL.value) \
+                    and extension not in engaged:
+                await self._free_agent(extension)
+            elif agent["status"] == AgentStatus.WRAP_UP.value \
+                    and extension not in self._wrapups:
+                await self._end_wrapup(extension)
 
     async def _safe(self, method: str, path: str, **params: Any) -> Any:
         """An ARI request whose failure (the channel already gone) is not an error."""

@@ -27,7 +27,7 @@ from control.api.http import (
 from control.auth.middleware import PRINCIPAL, require_role
 from control.auth.models import Role
 from control.crm.fields import whole
-from control.errors import InvalidInput
+from control.errors import Conflict, InvalidInput
 from control.telephony.ari import AriError
 
 STORE = web.AppKey("acd_store", AcdStore)
@@ -52,11 +52,14 @@ async def live_calls(request: web.Request) -> web.Response:
 
 
 async def list_agents(request: web.Request) -> web.Response:  # any signed-in user
-    return web.json_response({"agents": await asyncio.to_thread(request.app[STORE].agents)})
+    agents = await asyncio.to_thread(request.app[STORE].agents)
+    return web.json_response({"agents": request.app[ROUTER].with_unsaved(agents)})
 
 
 async def set_agent_status(request: web.Request) -> web.Response:
-    """An agent changes its own state; supervisors and admins anyone's."""
+    """An agent changes its own state; supervisors and admins anyone's. On a
+    call: `available` is refused (409), a pause or log-out is taken when the
+    call ends (202, ``after_call``)."""
     principal = request[PRINCIPAL]
     extension = request.match_info["extension"]
     if principal.role == Role.AGENT.value and principal.agent_extension != extension:
@@ -66,11 +69,16 @@ async def set_agent_status(request: web.Request) -> web.Response:
     status, reason = body.req_text("status"), body.text("reason", max_len=40)
     if status not in SETTABLE:
         return error(422, "invalid", "status", f"one of {', '.join(sorted(SETTABLE))}")
-    store = request.app[STORE]
-    agent = await asyncio.to_thread(store.set_agent_status, extension,
-                                    AgentStatus(status), reason or None, 0)
+    try:
+        agent, deferred = await request.app[ROUTER].request_status(
+            extension, AgentStatus(status), reason or None)
+    except Conflict as exc:
+        return error(409, "conflict", "status", str(exc))
     if agent is None:
         return error(404, "not_found", "extension", "no such agent")
+    if deferred:
+        return web.json_response({"agent": agent, "after_call": {
+            "status": status, "reason": reason or None}}, status=202)
     return web.json_response({"agent": agent})
 
 

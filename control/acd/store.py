@@ -62,8 +62,11 @@ class AcdStore:
                 return remove_member(s, queue_name, extension, actor=actor).as_dict()
             return set_member(s, queue_name, extension, penalty, actor=actor).as_dict()
 
-    def candidates(self, queue_name: str) -> list[Candidate]:
-        """Available members of the queue, with what scoring needs."""
+    def candidates(self, queue_name: str, status_of: dict[str, str] | None = None
+                   ) -> list[Candidate]:
+        """Available members of the queue, with what scoring needs. ``status_of``:
+        states the router knows and the database does not have yet."""
+        status_of = status_of or {}
         start_of_day = now().replace(hour=0, minute=0, second=0, microsecond=0)
         with self.db.session() as s:
             q = s.scalar(select(Queue).where(Queue.name == queue_name))
@@ -83,7 +86,7 @@ class AcdStore:
                     idle_since=m.agent.status_since,
                 )
                 for m in q.members
-                if m.agent.status == AgentStatus.AVAILABLE.value
+                if status_of.get(m.agent.extension, m.agent.status) == AgentStatus.AVAILABLE.value
             ]
 
     def set_agent_status(self, extension: str, status: AgentStatus,

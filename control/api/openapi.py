@@ -85,6 +85,13 @@ def _op(summary: str, tag: str, *, body: Schema | None = None,
     return op
 
 
+def _after_call(op: Schema) -> Schema:
+    """The agent-state operation also answers 202: taken when the call ends."""
+    op["responses"]["202"] = {"description": "taken when the agent's call ends",
+                              "content": {"application/json": {"schema": {"type": "object"}}}}
+    return op
+
+
 ID = (_path_param("id"),)
 
 CUSTOMER = _obj({
@@ -330,11 +337,13 @@ def paths() -> dict[str, dict[str, Schema]]:
                           "409 while it is ringing or on a call, or a DID rings it "
                           "(ext:EXTENSION)", "acd", ok=204,
                           params=(_path_param("extension", EXTENSION),))},
-        "/api/v1/agents/{extension}/status": {"put": _op(
-            "Set an agent's state", "acd", params=(_path_param("extension", EXTENSION),),
+        "/api/v1/agents/{extension}/status": {"put": _after_call(_op(
+            "Set an agent's state. On a call, available is refused (409) and a pause "
+            "or log-out is taken when the call ends (202)", "acd",
+            params=(_path_param("extension", EXTENSION),),
             body=_obj({"status": {"type": "string",
                                   "enum": ["available", "paused", "logged_out"]},
-                       "reason": _str(40)}, ("status",)))},
+                       "reason": _str(40)}, ("status",))))},
         "/api/v1/calls": {"post": _op(
             "Click-to-call: ring the signed-in agent's own phone (auto-answer asked), "
             "then the customer through the trunk; a callback task's number and customer "

@@ -62,14 +62,18 @@ class AriClient:
         for key, value in params.items():
             for v in value if isinstance(value, list) else [value]:
                 query.append((key, str(v).lower() if isinstance(v, bool) else str(v)))
-        async with self._session.request(
-            method, f"{self.base_url}/ari{path}", params=query, json=body,
-            timeout=aiohttp.ClientTimeout(total=10),
-        ) as resp:
-            text = await resp.text()
-            if resp.status >= 400:
-                raise AriError(resp.status, text.strip())
-            return json.loads(text) if text else None
+        try:
+            async with self._session.request(
+                method, f"{self.base_url}/ari{path}", params=query, json=body,
+                timeout=aiohttp.ClientTimeout(total=10),
+            ) as resp:
+                text = await resp.text()
+                if resp.status >= 400:
+                    raise AriError(resp.status, text.strip())
+                return json.loads(text) if text else None
+        except (aiohttp.ClientConnectionError, TimeoutError) as exc:
+            # Asterisk's HTTP server away: callers handle it as a refusal
+            raise AriError(503, f"Asterisk unreachable: {exc or type(exc).__name__}") from exc
 
     async def _run(self) -> None:
         assert self._session is not None
