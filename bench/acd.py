@@ -169,6 +169,13 @@ async def run(args: argparse.Namespace) -> None:
     var_dir = Path(tempfile.mkdtemp(prefix="aitcomms-bench-"))
     env = stack_env(var_dir)
     target = f"127.0.0.1:{PORTS['SIP'] + OFFSET}"
+    from control.stack.components import port_open
+
+    # another benchmark (or a test session at this offset) holds them: say so
+    # rather than half-start a second stack beside it
+    if port_open("udp", PORTS["SIP"] + OFFSET) or port_open("tcp", PORTS["AMI"] + OFFSET):
+        raise SystemExit(f"the benchmark's ports (SIP {PORTS['SIP'] + OFFSET}) are taken: "
+                         "is another benchmark running?")
     print(f"starting a stack in {var_dir} ...", flush=True)
     cli(env, "up")
     agent_sipp = None
