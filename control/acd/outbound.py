@@ -52,6 +52,7 @@ class Dialer:
     def __init__(self, router: Router, caller_id: str | None = None) -> None:
         self.router = router
         self.caller_id = caller_id  # None: the first DID
+        self._placing: set[str] = set()  # agents whose call is being set up
 
     # -- ways in ---------------------------------------------------------------
 
@@ -61,11 +62,12 @@ class Dialer:
         """Ring the agent's phone, then the customer. The call row, at once."""
         r = self.router
         e164 = normalise_phone(number, "to")
-        call, trunk = await self._prepare(extension, e164, customer_id, task_id)
+        call, _trunk = await self._prepare(extension, e164, customer_id, task_id)
         agent_channel = f"out-{uuid.uuid4().hex[:16]}"
         call.agent_channel = agent_channel
         r.by_channel[agent_channel] = call.id
-        name = (call.context.get("customer") or {}).get("name")
+        # the phone shows whom it is about to call (no quotes: they end the name)
+        name = ((call.context.get("customer") or {}).get("name") or "").replace('"', "")
         try:
             await r.ari.request(
                 "POST", "/channels", endpoint=f"PJSIP/agent-{extension}", app=r.ari.app,
@@ -80,7 +82,6 @@ class Dialer:
             log.warning("click-to-call: cannot ring agent %s: %s", extension, exc)
             await self._not_connected(call, f"cannot ring {extension}")
             raise Conflict(f"cannot ring your phone ({extension}): is it registered?") from exc
-        call.row["trunk"] = trunk
         return call.row
 
     async def agent_dials(self, channel: dict[str, Any], args: list[str]) -> None:
@@ -104,14 +105,29 @@ class Dialer:
 
     async def _prepare(self, extension: str, e164: str, customer_id: int | None,
                        task_id: int | None) -> tuple[LiveCall, str]:
-        from control.acd.router import LiveCall
-
+        """Check the agent may call, then the call row and its LiveCall."""
         r = self.router
         agent = await r._db(r.store.agent, extension)
         if agent is None:
             raise InvalidInput("agent", f"no agent {extension}")
-        if agent["status"] not in FREE_TO_DIAL:
-            raise Conflict(f"agent {extension} is {agent['status']}: finish that call first")
+        # checked and taken with no await between: two clicks place one call
+        placing = extension in self._placing or any(
+            c.direction == "outbound" and not c.ended
+            and c.row.get("agent_extension") == extension for c in r.calls.values())
+        if agent["status"] not in FREE_TO_DIAL or placing:
+            raise Conflict(f"agent {extension} is {'calling' if placing else agent['status']}: "
+                           "finish that call first")
+        self._placing.add(extension)
+        try:
+            return await self._register(extension, e164, customer_id, task_id)
+        finally:
+            self._placing.discard(extension)
+
+    async def _register(self, extension: str, e164: str, customer_id: int | None,
+                        task_id: int | None) -> tuple[LiveCall, str]:
+        from control.acd.router import LiveCall
+
+        r = self.router
         trunk, caller_id = await r._db(self._trunk_and_caller_id)
         if trunk is None:
             raise Conflict("no trunk to call out on: add one (aitcomms trunk add)")
