@@ -25,3 +25,13 @@ class Conflict(ValueError):
         super().__init__(reason)
         self.reason = reason
         self.field = field
+
+
+class Unavailable(RuntimeError):
+    """Something the request needs is away for now (Asterisk reconnecting): 503,
+    try again in a moment."""
+
+    def __init__(self, reason: str, field: str | None = None) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.field = field

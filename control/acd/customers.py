@@ -28,7 +28,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from control.acd.models import Call
-from control.acd.store import OPEN_STATES
+from control.acd.store import OPEN_STATES, apply_op
 from control.auth.audit import Actor
 from control.crm.customers import (
     create_task,
@@ -67,7 +67,7 @@ def is_transient(exc: BaseException) -> bool:
 
 class CrmLink:
     def __init__(self, db: Database, outbox: Path | None = None,
-                 retry_every: float = 5.0) -> None:
+                 retry_every: float = 2.0) -> None:
         self.db = db
         self.outbox = outbox or db.var_dir / OUTBOX
         self.rejected = self.outbox.with_name(REJECTED)
@@ -75,6 +75,8 @@ class CrmLink:
         self._file_lock = threading.Lock()  # appends and the replay's rewrite
         self._replay_lock = threading.Lock()  # one replay at a time
         self._task: asyncio.Task[None] | None = None
+        # writes wait in the outbox: later ones queue behind them (call_log)
+        self.deferring = self.outbox.exists()
 
     async def lookup(self, number: str) -> tuple[int | None, str | None, bool, dict[str, Any]]:
         """(customer id, previous agent, VIP, screen-pop context) for a caller ID."""
@@ -124,18 +126,53 @@ class CrmLink:
 
     def _call_ended(self, call: dict[str, Any], close: bool = False) -> None:
         with self.db.session() as s:
-            if close:
-                row = s.get(Call, call["id"])
-                if row is not None:
-                    if row.state in OPEN_STATES:
-                        row.state = call["state"]
-                        row.ended_at = _aware(datetime.fromisoformat(call["ended_at"]))
-                        if call.get("recording"):
-                            row.recording = call["recording"]
-                    # the interaction tells what the calls row holds (a call
-                    # already closed by someone else keeps that end)
-                    call = row.as_dict()
-            self._write_crm(s, call)
+            self.end_call(s, call, close)
+
+    def end_call(self, s: Session, call: dict[str, Any], close: bool = False) -> None:
+        """The end of a call in ``s``: with ``close``, the calls row (``state``,
+        ``ended_at``, ``recording`` of ``call``), then the CRM's records."""
+        if close:
+            row = s.get(Call, call["id"])
+            if row is not None:
+                if row.state in OPEN_STATES:
+                    row.state = call["state"]
+                    row.ended_at = _aware(datetime.fromisoformat(call["ended_at"]))
+                    if call.get("recording"):
+                        row.recording = call["recording"]
+                elif call.get("recording") and not row.recording:
+                    row.recording = call["recording"]  # filed after the close
+                # the interaction tells what the calls row holds (a call
+                # already closed by someone else keeps that end)
+                call = row.as_dict()
+        self._write_crm(s, call)
+
+    def apply(self, s: Session, entry: dict[str, Any]) -> None:
+        """One write of a call's life (control.acd.call_log) in ``s``."""
+        if entry["op"] == "ended":
+            self.end_call(s, entry["call"], bool(entry.get("close")))
+        else:
+            apply_op(s, entry)
+
+    def apply_now(self, entries: list[dict[str, Any]]) -> None:
+        """Write these in one transaction (raises if the database refuses)."""
+        with self.db.session() as s:
+            for entry in entries:
+                self.apply(s, entry)
+
+    def reject(self, entry: dict[str, Any], exc: BaseException) -> None:
+        """A write the database refused: kept apart for a human to look at."""
+        self._append(self.rejected, entry | {"failed_at": datetime.now(UTC).isoformat(),
+                                             "error": f"{type(exc).__name__}: {exc}"[:500]})
+
+    def defer(self, entries: list[dict[str, Any]], exc: BaseException) -> None:
+        """Keep writes the database could not take, in order, for the replay;
+        until the outbox is empty every later write queues behind them."""
+        with self._file_lock:
+            self.deferring = True
+            for entry in entries:
+                self._append_locked(self.outbox, entry | {
+                    "failed_at": datetime.now(UTC).isoformat(),
+                    "error": f"{type(exc).__name__}: {exc}"[:500]})
 
     def _write_crm(self, s: Session, call: dict[str, Any]) -> None:
         state = call["state"]
@@ -223,7 +260,10 @@ class CrmLink:
             for line in lines:
                 try:
                     entry = json.loads(line)
-                    self._call_ended(entry["call"], bool(entry.get("close")))
+                    if "op" in entry:
+                        self.apply_now([entry])
+                    else:  # written by call_ended
+                        self._call_ended(entry["call"], bool(entry.get("close")))
                 except Exception as exc:
                     if is_transient(exc):
                         log.info("CRM outbox: database still unavailable (%s)", exc)
@@ -236,7 +276,9 @@ class CrmLink:
             if done:
                 with self._file_lock:
                     # appends during the replay are after the lines read: keep them
-                    self._rewrite(self._read(self.outbox)[done:])
+                    left = self._read(self.outbox)[done:]
+                    self._rewrite(left)
+                    self.deferring = bool(left)
             return written
         finally:
             self._replay_lock.release()
@@ -249,18 +291,21 @@ class CrmLink:
         return [line for line in text.splitlines() if line.strip()]
 
     def _append(self, path: Path, entry: dict[str, Any]) -> None:
-        data = (json.dumps(entry, ensure_ascii=False, default=str) + "\n").encode()
         with self._file_lock:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            created = not path.exists()
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
-            try:
-                os.write(fd, data)
-                os.fsync(fd)
-            finally:
-                os.close(fd)
-            if created:
-                _fsync_dir(path.parent)
+            self._append_locked(path, entry)
+
+    def _append_locked(self, path: Path, entry: dict[str, Any]) -> None:
+        data = (json.dumps(entry, ensure_ascii=False, default=str) + "\n").encode()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        created = not path.exists()
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        try:
+            os.write(fd, data)
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        if created:
+            _fsync_dir(path.parent)
 
     def _rewrite(self, lines: list[str]) -> None:
         if not lines:

@@ -29,6 +29,8 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
 
+from control.acd import lifecycle
+from control.acd.calls import LiveCall, new_call_id
 from control.acd.models import AgentStatus, CallState
 from control.acd.store import now
 from control.crm.identity import normalise_phone
@@ -37,7 +39,7 @@ from control.provisioning.models import Did, Trunk
 from control.telephony.ari import AriError
 
 if TYPE_CHECKING:
-    from control.acd.router import LiveCall, Router
+    from control.acd.router import Router
 
 log = logging.getLogger(__name__)
 
@@ -60,24 +62,28 @@ class Dialer:
                             customer_id: int | None = None,
                             task_id: int | None = None) -> dict[str, Any]:
         """Ring the agent's phone, then the customer. The call row, at once."""
-        r = self.router
         e164 = normalise_phone(number, "to")
-        call, _trunk = await self._prepare(extension, e164, customer_id, task_id)
+        call_id = new_call_id()
+        result: dict[str, Any] = await self.router.lanes.run(
+            call_id, lambda: self._click_to_call(call_id, extension, e164, customer_id,
+                                                 task_id), "click-to-call")
+        return result
+
+    async def _click_to_call(self, call_id: str, extension: str, e164: str,
+                             customer_id: int | None, task_id: int | None) -> dict[str, Any]:
+        r = self.router
+        call, _trunk = await self._prepare(call_id, extension, e164, customer_id, task_id)
         agent_channel = f"out-{uuid.uuid4().hex[:16]}"
         call.agent_channel = agent_channel
-        r.by_channel[agent_channel] = call.id
+        r.calls.link(agent_channel, call)
         # the phone shows whom it is about to call (no quotes: they end the name)
         name = ((call.context.get("customer") or {}).get("name") or "").replace('"', "")
         try:
-            await r.ari.request(
-                "POST", "/channels", endpoint=f"PJSIP/agent-{extension}", app=r.ari.app,
-                appArgs=f"outbound-agent,{call.id}", channelId=agent_channel,
-                timeout=AGENT_RING_S,
-                callerId=f'"{name}" <{e164}>' if name else e164,
-                json={"variables": {"PJSIP_HEADER(add,Call-Info)":
-                                    "<sip:127.0.0.1>;answer-after=0"}})
-            await r.ari.request("POST", f"/applications/{r.ari.app}/subscription",
-                                eventSource=f"channel:{agent_channel}")
+            await r.ari.originate(
+                endpoint=f"PJSIP/agent-{extension}", channel_id=agent_channel,
+                app_args=f"outbound-agent,{call.id}", ring_s=AGENT_RING_S,
+                caller_id=f'"{name}" <{e164}>' if name else e164,
+                variables={"PJSIP_HEADER(add,Call-Info)": "<sip:127.0.0.1>;answer-after=0"})
         except AriError as exc:
             log.warning("click-to-call: cannot ring agent %s: %s", extension, exc)
             await self._not_connected(call, f"cannot ring {extension}")
@@ -85,50 +91,53 @@ class Dialer:
         return call.row
 
     async def agent_dials(self, channel: dict[str, Any], args: list[str]) -> None:
-        """StasisStart ``dial,NUMBER,EXTENSION``: an agent dialled a number."""
+        """StasisStart ``dial,NUMBER,EXTENSION``: an agent dialled a number
+        (its call id was made as the event arrived, see control.acd.stasis)."""
         r = self.router
         chan_id = channel["id"]
         number, extension = (args + ["", ""])[:2]
+        call_id = r.calls.by_channel.get(chan_id) or new_call_id()
         try:
             e164 = normalise_phone(number, "number")
-            call, trunk = await self._prepare(extension, e164, None, None)
+            call, trunk = await self._prepare(call_id, extension, e164, None, None)
         except (InvalidInput, Conflict) as exc:
             log.info("agent %s dialled %r: refused (%s)", extension, number, exc)
-            await r._safe("POST", f"/channels/{chan_id}/continue")  # the dialplan says so
+            r.calls.unlink(chan_id)
+            await r.ari.request_quietly("POST", f"/channels/{chan_id}/continue")
             return
         call.agent_channel = chan_id
-        r.by_channel[chan_id] = call.id
-        await r._safe("POST", f"/channels/{chan_id}/ring")  # 180: the phone plays ringback
+        r.calls.link(chan_id, call)
+        await r.ari.request_quietly("POST", f"/channels/{chan_id}/ring")  # 180: ringback
         await self._dial_customer(call, trunk)
 
     # -- the call flow -----------------------------------------------------------
 
-    async def _prepare(self, extension: str, e164: str, customer_id: int | None,
-                       task_id: int | None) -> tuple[LiveCall, str]:
-        """Check the agent may call, then the call row and its LiveCall."""
+    async def _prepare(self, call_id: str, extension: str, e164: str,
+                       customer_id: int | None, task_id: int | None) -> tuple[LiveCall, str]:
+        """Check the agent may call, then the call and its row."""
         r = self.router
-        agent = await r._db(r.store.agent, extension)
+        if r.agents.get(extension) is None:
+            await r.refresh()
+        agent = r.agents.get(extension)
         if agent is None:
             raise InvalidInput("agent", f"no agent {extension}")
         # checked and taken with no await between: two clicks place one call
         placing = extension in self._placing or any(
             c.direction == "outbound" and not c.ended
-            and c.row.get("agent_extension") == extension for c in r.calls.values())
+            and c.row.get("agent_extension") == extension for c in r.calls.calls.values())
         if agent["status"] not in FREE_TO_DIAL or placing:
             raise Conflict(f"agent {extension} is {'calling' if placing else agent['status']}: "
                            "finish that call first")
         self._placing.add(extension)
         try:
-            return await self._register(extension, e164, customer_id, task_id)
+            return await self._register(call_id, extension, e164, customer_id, task_id)
         finally:
             self._placing.discard(extension)
 
-    async def _register(self, extension: str, e164: str, customer_id: int | None,
-                        task_id: int | None) -> tuple[LiveCall, str]:
-        from control.acd.router import LiveCall
-
+    async def _register(self, call_id: str, extension: str, e164: str,
+                        customer_id: int | None, task_id: int | None) -> tuple[LiveCall, str]:
         r = self.router
-        trunk, caller_id = await r._db(self._trunk_and_caller_id)
+        trunk, caller_id = await asyncio.to_thread(self._trunk_and_caller_id)
         if trunk is None:
             raise Conflict("no trunk to call out on: add one (aitcomms trunk add)")
         # the customer's file for the agent's screen: the one asked for, else
@@ -137,23 +146,24 @@ class Dialer:
             r.crm.lookup_customer(customer_id) if customer_id is not None
             else r.crm.lookup(e164))
         customer_id = customer_id if customer_id is not None else found
-        row = await r._db(r.store.create_call, caller_channel="", queue="",
-                          caller_number=e164, customer_id=customer_id, language="es",
-                          skills=[], priority=0, direction="outbound", task_id=task_id,
-                          agent_extension=extension, state=CallState.RINGING.value)
-        call = LiveCall(id=row["id"], queue="", caller_channel="", caller_number=e164,
+        entered_at = now()
+        fields: dict[str, Any] = {
+            "queue": "", "caller_number": e164, "customer_id": customer_id, "language": "es",
+            "skills": [], "priority": 0, "direction": "outbound", "task_id": task_id,
+            "agent_extension": extension, "state": CallState.RINGING.value}
+        call = LiveCall(id=call_id, queue="", caller_channel="", caller_number=e164,
                         language="es", skills=(), priority=0, customer_id=customer_id,
                         previous_agent=None, context=context,
-                        entered=asyncio.get_running_loop().time(), row=row,
+                        entered=asyncio.get_running_loop().time(),
+                        row={"id": call_id, **fields, "entered_at": entered_at.isoformat(),
+                             "answered_at": None, "ended_at": None, "recording": None},
                         direction="outbound", task_id=task_id, dial_trunk=trunk,
                         dial_caller_id=caller_id)
-        r.calls[call.id] = call
-        await r._set_agent(extension, AgentStatus.RINGING)
+        r.calls.add(call)
+        r.call_log.call(call_id, caller_channel="", entered_at=entered_at, **fields)
+        await r.agents.ringing(extension)
         # the customer's file on the agent's screen while the call is placed
-        await r.bus.publish("call.outgoing", {
-            "call_id": call.id, "agent": extension, "queue": "", "direction": "outbound",
-            "caller_number": e164, "customer_id": customer_id, "task_id": task_id,
-            "context": call.context})
+        await r.notifier.call_outgoing(call, extension)
         return call, trunk
 
     def _trunk_and_caller_id(self) -> tuple[str | None, str]:
@@ -168,26 +178,24 @@ class Dialer:
         r = self.router
         call = r.calls.get(call_id)
         if call is None or call.ended or call.agent_channel != channel["id"]:
-            await r._safe("DELETE", f"/channels/{channel['id']}")
+            await r.ari.request_quietly("DELETE", f"/channels/{channel['id']}")
             return
-        await r._safe("POST", f"/channels/{channel['id']}/ring")
+        await r.ari.request_quietly("POST", f"/channels/{channel['id']}/ring")
         await self._dial_customer(call, call.dial_trunk or "")
 
     async def _dial_customer(self, call: LiveCall, trunk: str) -> None:
         r = self.router
         customer_channel = f"cust-{uuid.uuid4().hex[:16]}"
         call.caller_channel = customer_channel
-        r.by_channel[customer_channel] = call.id
-        await r._db(r.store.update_call, call.id, caller_channel=customer_channel,
-                    agent_channel=call.agent_channel)
+        r.calls.link(customer_channel, call)
+        r.call_log.call(call.id, caller_channel=customer_channel,
+                        agent_channel=call.agent_channel)
         try:
-            await r.ari.request(
-                "POST", "/channels", endpoint=f"PJSIP/{call.caller_number}@trunk-{trunk}",
-                app=r.ari.app, appArgs=f"outbound-customer,{call.id}",
-                channelId=customer_channel, timeout=CUSTOMER_RING_S,
-                callerId=call.dial_caller_id or "anonymous", originator=call.agent_channel)
-            await r.ari.request("POST", f"/applications/{r.ari.app}/subscription",
-                                eventSource=f"channel:{customer_channel}")
+            await r.ari.originate(
+                endpoint=f"PJSIP/{call.caller_number}@trunk-{trunk}",
+                channel_id=customer_channel, app_args=f"outbound-customer,{call.id}",
+                ring_s=CUSTOMER_RING_S, caller_id=call.dial_caller_id or "anonymous",
+                originator=call.agent_channel)
         except AriError as exc:
             log.warning("outbound call %s: cannot dial %s on trunk %s: %s",
                         call.id, call.caller_number, trunk, exc)
@@ -199,25 +207,13 @@ class Dialer:
         r = self.router
         call = r.calls.get(call_id)
         if call is None or call.ended or call.caller_channel != channel["id"]:
-            await r._safe("DELETE", f"/channels/{channel['id']}")
+            await r.ari.request_quietly("DELETE", f"/channels/{channel['id']}")
             return
         agent_channel = call.agent_channel or ""
-        await r._safe("DELETE", f"/channels/{agent_channel}/ring")
-        await r._safe("POST", f"/channels/{agent_channel}/answer")  # dialled from a phone
-        bridge = await r.ari.request("POST", "/bridges", type="mixing", name=f"call-{call.id}")
-        call.bridge_id = bridge["id"]
-        await r.ari.request("POST", f"/bridges/{bridge['id']}/addChannel",
-                            channel=f"{call.caller_channel},{agent_channel}")
-        call.answered = True
-        extension = call.row.get("agent_extension") or ""
-        await r._safe("POST", f"/bridges/{bridge['id']}/record", name=call.id,
-                      format="wav", ifExists="append")
-        row = await r._db(r.store.update_call, call.id, state=CallState.ANSWERED.value,
-                          answered_at=now(), bridge_id=bridge["id"],
-                          recording=f"{call.id}.wav")
-        call.row = row or call.row
-        await r._set_agent(extension, AgentStatus.ON_CALL, None, 0)
-        await r.bus.publish("call.answered", {"call": call.row})
+        await r.ari.request_quietly("DELETE", f"/channels/{agent_channel}/ring")
+        await r.ari.request_quietly("POST", f"/channels/{agent_channel}/answer")  # from a phone
+        await lifecycle.connect(r, call, agent_channel, call.row.get("agent_extension") or "",
+                                record=True)
 
     async def leg_failed(self, call: LiveCall, chan_id: str, cause: int | None) -> None:
         """A leg ended before the customer answered: the agent's phone was not
@@ -229,21 +225,19 @@ class Dialer:
 
     async def _not_connected(self, call: LiveCall, why: str) -> None:
         """Close a call that never connected: the legs, the agent (free again,
-        or the pause asked for meanwhile), the row and the interaction (through
-        the CRM's outbox, as the end of any call)."""
+        or the pause asked for meanwhile), the row and the interaction."""
         r = self.router
         if call.ended:
             return
         call.ended = True
-        r.calls.pop(call.id, None)
+        r.calls.remove(call)
         for chan in (call.caller_channel, call.agent_channel):
             if chan:
-                r.by_channel.pop(chan, None)
-                await r._safe("DELETE", f"/channels/{chan}")
+                await r.ari.request_quietly("DELETE", f"/channels/{chan}")
         row = call.row | {"state": CallState.NO_ANSWER.value, "ended_at": now().isoformat()}
         extension = call.row.get("agent_extension")
         if extension:
-            await r._free_agent(extension)
-        await r.crm.call_ended(row, close=True, database_away=r._database_away)
-        await r.bus.publish("call.not_connected", {"call": row, "reason": why})
-        await r._dispatch_quietly(f"after call {call.id}")
+            await r.agents.free(extension)
+        r.call_log.ended(row)
+        await r.notifier.call_not_connected(call, row, why)
+        r.distributor.request()

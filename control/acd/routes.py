@@ -152,9 +152,9 @@ async def supervise(request: web.Request) -> web.Response:
         return error(422, "invalid", "user", "your user has no phone (agent extension)")
     try:
         channel = await request.app[ROUTER].supervise(call_id, mode, extension)
-    except LookupError as exc:
-        return error(404, "not_found", "call_id", str(exc))
     except AriError as exc:
+        if exc.status == 503:
+            raise
         return error(409, "unreachable", "extension", f"cannot ring {extension}: {exc}")
     return web.json_response({"call_id": call_id, "mode": mode, "channel": channel},
                              status=202)
@@ -200,52 +200,40 @@ async def call_action(request: web.Request) -> web.Response:
     call_id, action = request.match_info["call_id"], request.match_info["action"]
     router = request.app[ROUTER]
     principal = request[PRINCIPAL]
-    call = await asyncio.to_thread(request.app[STORE].call, call_id)
+    live = router.calls.get(call_id)
+    call = live.row if live else await asyncio.to_thread(request.app[STORE].call, call_id)
     if call is None:
         return error(404, "not_found", "call_id", f"no call {call_id}")
     if principal.role == Role.AGENT.value and call["agent_extension"] != principal.agent_extension:
         return error(403, "forbidden", "call_id", "agents control only their own calls")
-    try:
-        if action == "hangup":
-            await router.hangup(call_id)
-        elif action in ("hold", "unhold"):
-            await router.hold(call_id, action == "hold")
-        elif action == "transfer":
-            body = await read_json(request)
-            body.only("to")
-            try:
-                await router.transfer(call_id, body.req_text("to", max_len=60))
-            except ValueError as exc:
-                return error(422, "invalid", "to", str(exc))
-        elif action == "consult":
-            body = await read_json(request)
-            body.only("to")
-            kind, _, extension = body.req_text("to", max_len=60).partition(":")
-            if kind != "ext":
-                return error(422, "invalid", "to", "a colleague's phone: ext:EXTENSION")
-            try:
-                await router.consult(call_id, extension)
-            except ValueError as exc:
-                return error(422, "invalid", "to", str(exc))
-        elif action == "complete_transfer":
-            try:
-                await router.complete_transfer(call_id)
-            except ValueError as exc:
-                return error(409, "not_ready", "call_id", str(exc))
-        elif action == "recording":
-            body = await read_json(request)
-            body.only("action")
-            what = body.req_text("action")
-            if what not in ("start", "pause", "resume"):
-                return error(422, "invalid", "action", "start, pause or resume")
-            await router.recording(call_id, what)
-        else:
-            return error(404, "not_found", "action", "hangup, hold, unhold, transfer, consult, "
-                         "complete_transfer, recording")
-    except LookupError as exc:
-        return error(409, "not_in_progress", "call_id", str(exc))
-    except AriError as exc:
-        return error(409, "refused", "call_id", f"Asterisk refused: {exc}")
+    # a call not in progress: 409; a bad target: 422; Asterisk away: 503 (errors middleware)
+    if action == "hangup":
+        await router.hangup(call_id)
+    elif action in ("hold", "unhold"):
+        await router.hold(call_id, action == "hold")
+    elif action == "transfer":
+        body = await read_json(request)
+        body.only("to")
+        await router.transfer(call_id, body.req_text("to", max_len=60))
+    elif action == "consult":
+        body = await read_json(request)
+        body.only("to")
+        kind, _, extension = body.req_text("to", max_len=60).partition(":")
+        if kind != "ext":
+            return error(422, "invalid", "to", "a colleague's phone: ext:EXTENSION")
+        await router.consult(call_id, extension)
+    elif action == "complete_transfer":
+        await router.complete_transfer(call_id)
+    elif action == "recording":
+        body = await read_json(request)
+        body.only("action")
+        what = body.req_text("action")
+        if what not in ("start", "pause", "resume"):
+            return error(422, "invalid", "action", "start, pause or resume")
+        await router.recording(call_id, what)
+    else:
+        return error(404, "not_found", "action", "hangup, hold, unhold, transfer, consult, "
+                     "complete_transfer, recording")
     return web.json_response({"call_id": call_id, "action": action}, status=202)
 
 

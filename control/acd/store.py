@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import func, select
+from sqlalchemy.orm import Session
 
 from control.acd.models import (
     Agent,
@@ -25,6 +26,59 @@ OPEN_STATES = (CallState.WAITING.value, CallState.RINGING.value, CallState.ANSWE
 
 def now() -> datetime:
     return datetime.now(UTC)
+
+
+# -- a call's life, written by control.acd.call_log (and replayed from the outbox) ----
+# Each write is a JSON-able dict ("op" names it) so that one the database cannot
+# take now waits in the CRM outbox file and is replayed in order. Replaying one
+# twice changes nothing (upserts; an agent's latest state).
+
+_TIMES = ("entered_at", "answered_at", "ended_at")
+
+
+def _when(value: Any) -> Any:
+    if isinstance(value, str):
+        d = datetime.fromisoformat(value)
+        return d if d.tzinfo else d.replace(tzinfo=UTC)
+    return value
+
+
+def apply_op(session: Session, op: dict[str, Any]) -> None:
+    kind = op["op"]
+    if kind == "call":
+        fields = {k: _when(v) if k in _TIMES else v for k, v in op["fields"].items()}
+        call = session.get(Call, op["id"])
+        if call is None:
+            session.add(Call(id=op["id"], **fields))
+            session.flush()
+        elif call.state in OPEN_STATES:  # a closed call keeps its end
+            for key, value in fields.items():
+                setattr(call, key, value)
+    elif kind == "decision":
+        session.add(RoutingDecision(call_id=op["call_id"], decided_at=_when(op["decided_at"]),
+                                    candidates=op["candidates"], chosen=op["chosen"],
+                                    reason=op["reason"][:255]))
+    elif kind == "agent":
+        agent = session.scalar(select(Agent).where(Agent.extension == op["extension"]))
+        if agent is None:  # removed meanwhile
+            return
+        if agent.status != op["status"] or agent.pause_reason != op["reason"]:
+            agent.status = op["status"]
+            agent.pause_reason = op["reason"]
+            agent.status_since = _when(op["since"])
+        if op.get("missed") is not None:
+            agent.missed_in_a_row = op["missed"]
+    elif kind == "recording":
+        from control.crm.models import Interaction
+
+        call = session.get(Call, op["call_id"])
+        if call is not None:
+            call.recording = op["path"]
+        for interaction in session.scalars(select(Interaction).where(
+                Interaction.call_id == op["call_id"])):
+            interaction.recording = op["path"]
+    else:
+        raise ValueError(f"unknown write {kind!r}")
 
 
 class AcdStore:
@@ -112,6 +166,23 @@ class AcdStore:
     def agents(self) -> list[dict[str, Any]]:
         with self.db.session() as s:
             return [a.as_dict() for a in s.scalars(select(Agent).order_by(Agent.extension))]
+
+    def roster(self) -> tuple[list[dict[str, Any]], list[dict[str, Any]], dict[str, int]]:
+        """Everything routing reads, in one transaction: the queues (with
+        members), the agents (with skills, languages, misses) and each
+        agent's calls answered today."""
+        start_of_day = now().replace(hour=0, minute=0, second=0, microsecond=0)
+        with self.db.session() as s:
+            queues = [q.as_dict() for q in s.scalars(select(Queue))]
+            agents = [a.as_dict() | {"skills": list(a.skills or []),
+                                     "languages": list(a.languages or []),
+                                     "missed_in_a_row": a.missed_in_a_row}
+                      for a in s.scalars(select(Agent))]
+            handled = {str(k): int(v) for k, v in s.execute(
+                select(Call.agent_extension, func.count())
+                .where(Call.answered_at >= start_of_day, Call.agent_extension.is_not(None))
+                .group_by(Call.agent_extension)).all()}
+        return queues, agents, handled
 
     # -- calls --------------------------------------------------------------
 

@@ -21,7 +21,8 @@ from aiohttp import web
 
 from control.auth.service import AccountLocked, AuthError
 from control.db import Database
-from control.errors import Conflict, InvalidInput, NotFound
+from control.errors import Conflict, InvalidInput, NotFound, Unavailable
+from control.telephony.ari import AriError
 
 log = logging.getLogger(__name__)
 
@@ -61,6 +62,12 @@ async def json_errors(request: web.Request, handler: Handler) -> web.StreamRespo
     except Conflict as exc:
         return error(409, "conflict", getattr(exc, "field", None),
                      getattr(exc, "reason", None) or str(exc))
+    except Unavailable as exc:
+        return error(503, "unavailable", exc.field, exc.reason, headers={"Retry-After": "2"})
+    except AriError as exc:  # Asterisk refused what was asked of it
+        if exc.status == 503:
+            return error(503, "unavailable", reason=str(exc), headers={"Retry-After": "2"})
+        return error(409, "refused", reason=f"Asterisk refused: {exc}")
     except AccountLocked as exc:
         return error(exc.status, exc.code, reason=exc.reason,
                      headers={"Retry-After": str(exc.retry_after_s)})

@@ -18,6 +18,7 @@ from aiohttp import web
 from control.acd.models import DEFAULT_WEIGHTS
 from control.acd.queues import LIMITS, WEIGHT_LIMIT
 from control.auth.middleware import UNAUTHENTICATED_PREFIXES, public
+from control.events.catalog import EVENTS
 
 PATH = "/api/v1/openapi.json"
 Schema = dict[str, Any]
@@ -466,6 +467,10 @@ def paths() -> dict[str, dict[str, Schema]]:
             "events", params=({"name": "token", "in": "query",
                                 "schema": _str(2048, pattern=r"^[A-Za-z0-9._-]*$")},),
             ok=101, result="switching to the websocket protocol")},
+        "/api/v1/events/catalog": {"get": _op(
+            "Every event the websocket carries: name, audience (agent: the agent named by "
+            "agent_extension; everyone; supervisors), summary, main payload keys. Names: "
+            + ", ".join(EVENTS), "events")},
         "/api/v1/health": {"get": _op("Health of AMI, ARI, database, event bus", "health")},
         PATH: {"get": _op("This document", "health")},
     }

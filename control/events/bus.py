@@ -17,6 +17,8 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
+from control.events.catalog import event_type
+
 log = logging.getLogger(__name__)
 
 STREAM = "aitcomms:events"
@@ -56,6 +58,7 @@ class EventBus:
         return True
 
     async def publish(self, type: str, data: dict[str, Any]) -> Event:
+        event_type(type)  # one catalogue: an unknown name is a bug, said at once
         event = Event(type=type, data=data)
         await self._transport(event)
         return event

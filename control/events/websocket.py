@@ -6,10 +6,10 @@ on a websocket) or ``Authorization: Bearer``. A bad token is refused before
 the upgrade (401 JSON); the socket is closed (code 4401) when the token
 expires, and the browser reconnects with a fresh one.
 
-Who sees what: a supervisor or an admin sees every event; an agent only the
-events that concern its own extension (its calls ringing and answered, its
-status, its tasks, quotes and policies) and ``queue.stats``, which carries
-only counts.
+Who sees what (each event's audience is in :mod:`control.events.catalog`):
+a supervisor or an admin sees every event; an agent only the events that
+concern its own extension (its calls ringing and answered, its status, its
+tasks, quotes and policies) and ``queue.stats``, which carries only counts.
 
 ``queue.stats`` is computed by each control plane instance for its own
 sockets every few seconds, and only while a socket is open: one query of
@@ -36,6 +36,7 @@ from control.auth.service import AuthError, Principal, verify_access_token
 from control.crm.analytics import aware, call_figures, period_start
 from control.db import Database
 from control.events.bus import Event, EventBus
+from control.events.catalog import EVENTS, catalogue
 
 log = logging.getLogger(__name__)
 
@@ -57,11 +58,14 @@ SOCKETS = web.AppKey("event_sockets", Sockets)
 
 
 def concerned_extensions(event: Event) -> set[str]:
-    """The agent extensions an event is about, wherever the publisher put them:
-    ``agent`` (an extension, or an agent object), ``agent_extension``, or the
-    ``agent_extension`` of the call, task, quote or interaction it carries."""
+    """The agent extensions an event is about: ``agent_extension`` (every
+    payload of the catalogue that concerns an agent has it), the other agent
+    of a transfer or consultation (``from_agent``, ``consulted``), and, for
+    events from before the catalogue, ``agent`` (an extension, or an agent
+    object) or the ``agent_extension`` of the record it carries."""
     data = event.data
-    found: set[str] = set()
+    found: set[str] = {data[k] for k in ("from_agent", "consulted")
+                       if isinstance(data.get(k), str)}
     agent = data.get("agent")
     if isinstance(agent, str):
         found.add(agent)
@@ -77,8 +81,11 @@ def concerned_extensions(event: Event) -> set[str]:
 
 
 def visible_to(principal: Principal, event: Event) -> bool:
-    if principal.role in SEES_EVERYTHING or event.type == "queue.stats":
+    if principal.role in SEES_EVERYTHING:
         return True
+    audience = EVENTS[event.type].audience if event.type in EVENTS else "supervisors"
+    if audience != "agent":
+        return audience == "everyone"
     return bool(principal.agent_extension) and (
         principal.agent_extension in concerned_extensions(event))
 
@@ -206,10 +213,16 @@ async def _stop(app: web.Application) -> None:
         await ws.close(code=WSCloseCode.GOING_AWAY, message=b"server shutdown")
 
 
+async def event_catalogue(request: web.Request) -> web.Response:  # any signed-in user
+    """Every event's name, audience, summary and main payload keys."""
+    return web.json_response({"events": catalogue()})
+
+
 def setup_routes(app: web.Application) -> None:
     """Needs the app's BUS, DB and authentication (JWT_SECRET) set up."""
     app[SOCKETS] = Sockets()
     app.router.add_get(PATH, events)
+    app.router.add_get(PATH + "/catalog", event_catalogue)
     app.on_startup.append(_start)
     # before the bus closes: on_shutdown runs ahead of on_cleanup
     app.on_shutdown.append(_stop)

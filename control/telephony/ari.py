@@ -3,6 +3,10 @@
 ARI does not queue events while the websocket is down, and a dropped websocket
 deactivates the Stasis app silently: after every (re)connect the listeners in
 ``on_connect`` rebuild state from ``GET /channels`` and ``GET /bridges``.
+
+The read loop never waits on a handler: each handler only files the event
+(the ACD into the event's call lane, :mod:`control.acd.lanes`) and returns,
+so one call's slow work never holds up another call's events.
 """
 
 from __future__ import annotations
@@ -18,7 +22,7 @@ import aiohttp
 
 log = logging.getLogger(__name__)
 
-EventHandler = Callable[[dict[str, Any]], Awaitable[None]]
+EventHandler = Callable[[dict[str, Any]], None]  # must not block: files the event
 ConnectHandler = Callable[[], Awaitable[None]]
 
 
@@ -75,6 +79,33 @@ class AriClient:
             # Asterisk's HTTP server away: callers handle it as a refusal
             raise AriError(503, f"Asterisk unreachable: {exc or type(exc).__name__}") from exc
 
+    async def request_quietly(self, method: str, path: str, **params: Any) -> Any:
+        """A request whose failure because the thing is already gone (404,
+        409, 422: a channel that hung up) is not an error. None then."""
+        try:
+            return await self.request(method, path, **params)
+        except AriError as exc:
+            if exc.status not in (404, 409, 422):
+                log.warning("ARI %s %s: %s", method, path, exc)
+            return None
+
+    async def originate(self, *, endpoint: str, channel_id: str, app_args: str,
+                        ring_s: int, caller_id: str, originator: str | None = None,
+                        variables: dict[str, str] | None = None) -> None:
+        """Dial ``endpoint`` into this app with ``app_args``, and subscribe to
+        the new channel: an originated channel reports to the app only once
+        answered, and its hang-up (no answer, rejected) must be heard too."""
+        params: dict[str, Any] = {"endpoint": endpoint, "app": self.app, "appArgs": app_args,
+                                  "channelId": channel_id, "timeout": ring_s,
+                                  "callerId": caller_id}
+        if originator:
+            params["originator"] = originator
+        if variables:
+            params["json"] = {"variables": variables}
+        await self.request("POST", "/channels", **params)
+        await self.request("POST", f"/applications/{self.app}/subscription",
+                           eventSource=f"channel:{channel_id}")
+
     async def _run(self) -> None:
         assert self._session is not None
         url = self.base_url.replace("http", "ws", 1) + "/ari/events"
@@ -95,7 +126,7 @@ class AriClient:
                         event = json.loads(msg.data)
                         for handler in self.handlers:
                             try:
-                                await handler(event)
+                                handler(event)
                             except Exception:  # one bad handler must not stop the stream
                                 log.exception("ARI event handler failed on %s", event.get("type"))
             except asyncio.CancelledError:

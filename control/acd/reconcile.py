@@ -1,0 +1,176 @@
+"""Rebuilding the ACD's view from Asterisk after (re)connecting to ARI.
+
+ARI does not replay the events missed while its websocket was down, and a
+restarted control plane knows nothing: the live calls are rebuilt from
+what Asterisk holds now (``GET /channels``, ``GET /bridges``), those known
+here and those only the database knows (open call rows). What ended while
+ARI was away is closed as if it had been seen (call row, interaction, agent
+to wrap-up, events); bridges are associated again; leftovers of supervision
+are destroyed; agents shown ringing or on a call that no longer exists are
+free again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+from typing import TYPE_CHECKING, Any
+
+from control.acd import distribution, lifecycle, supervision
+from control.acd.calls import LiveCall, Supervision
+from control.acd.customers import is_transient
+from control.acd.models import AgentStatus, CallState
+from control.telephony.ari import AriError
+
+if TYPE_CHECKING:
+    from control.acd.router import Router
+
+log = logging.getLogger(__name__)
+
+# bridges the ACD creates: "call-ID" (caller and agent), "MODE-ID" (supervisor and snoop)
+BRIDGE_NAME = re.compile(r"^(call|listen|whisper|barge)-(.+)$")
+
+
+async def reconcile(acd: Router) -> None:
+    try:
+        channels = {c["id"]: c for c in await acd.ari.request("GET", "/channels")}
+        bridges = await acd.ari.request("GET", "/bridges")
+    except AriError:
+        log.exception("reconcile: cannot list channels and bridges")
+        return
+    await acd.refresh()
+    bridge_of = {chan: b["id"] for b in bridges for chan in b.get("channels", [])}
+    for call in list(acd.calls.calls.values()):
+        await _call(acd, call, channels, bridge_of)
+    try:
+        await acd.call_log.flush()  # rows written before they are read back
+        rows = await asyncio.to_thread(acd.store.open_calls)
+    except Exception as exc:
+        if not is_transient(exc):
+            raise
+        log.warning("reconcile: database away, calls only it knows wait (%s)", exc)
+        rows = []
+    loop_now = asyncio.get_running_loop().time()
+    for row in rows:
+        if row["id"] in acd.calls.calls:
+            continue
+        call = LiveCall(
+            id=row["id"], queue=row["queue"], caller_channel=row["caller_channel"],
+            caller_number=row["caller_number"], language=row["language"],
+            skills=tuple(row["skills"]), priority=row["priority"],
+            customer_id=row["customer_id"], previous_agent=None, context={},
+            entered=loop_now, agent_channel=row["agent_channel"],
+            bridge_id=row["bridge_id"], answered=row["state"] == CallState.ANSWERED.value,
+            row=row, direction=row.get("direction") or "inbound", task_id=row.get("task_id"))
+        if row["state"] == CallState.RINGING.value and row["agent_extension"] \
+                and call.direction == "inbound":
+            call.ringing_agent = row["agent_extension"]
+        if call.answered and row.get("recording"):
+            call.recording = call.id
+        acd.calls.add(call)
+        await _call(acd, call, channels, bridge_of)
+    await _bridges(acd, channels, bridges)
+    await _agents(acd)
+    log.info("reconciled: %d live calls", len(acd.calls.calls))
+    acd.distributor.request()
+
+
+async def _call(acd: Router, call: LiveCall, channels: dict[str, dict[str, Any]],
+                bridge_of: dict[str, str]) -> None:
+    if call.ended:
+        return
+    if call.direction == "outbound" and not call.answered:
+        # being placed when ARI went away: what became of it is not known
+        # here; the agent dials again rather than being bridged half-way
+        log.info("reconcile: outbound call %s was being placed: dropped", call.id)
+        await acd.dialer.leg_failed(call, "", None)
+        return
+    if call.caller_channel not in channels or (
+            call.answered and (call.agent_channel or "") not in channels):
+        log.info("reconcile: call %s ended while ARI was away", call.id)
+        await lifecycle.end(acd, call)
+        return
+    if call.consult_channel and call.consult_channel not in channels:
+        acd.calls.unlink(call.consult_channel)
+        call.consult_channel = call.consult_agent = None
+    for sup in list(call.supervisors):
+        if sup not in channels:
+            await supervision.end_supervision(acd, sup)
+    if not call.answered and call.agent_channel:
+        agent_leg = channels.get(call.agent_channel)
+        if agent_leg is None:  # the ring ended unseen: the caller goes to the next best
+            if call.ringing_agent:
+                await distribution.ring_failed(acd, call, call.ringing_agent, miss=False)
+            else:
+                acd.calls.unlink(call.agent_channel)
+                call.agent_channel = None
+                acd.call_log.call(call.id, state=CallState.WAITING.value, agent_channel=None)
+        elif agent_leg.get("state") == "Up" and call.ringing_agent:
+            # answered unseen: the agent's leg waits in the app for its bridge
+            await distribution.agent_answers(acd, agent_leg, [call.id])
+    if call.answered:
+        # on hold the caller is out of the bridge: the agent is in it
+        bridge = bridge_of.get(call.caller_channel) or bridge_of.get(call.agent_channel or "")
+        if bridge and bridge != call.bridge_id:
+            call.bridge_id = bridge
+            acd.call_log.call(call.id, bridge_id=bridge)
+    # a dropped websocket may leave the app without its subscriptions
+    sources = [f"channel:{c}" for c in (call.caller_channel, call.agent_channel,
+                                        call.consult_channel) if c and c in channels]
+    if call.bridge_id:
+        sources.append(f"bridge:{call.bridge_id}")
+    await acd.ari.request_quietly("POST", f"/applications/{acd.ari.app}/subscription",
+                                  eventSource=",".join(sources))
+
+
+async def _bridges(acd: Router, channels: dict[str, dict[str, Any]],
+                   bridges: list[dict[str, Any]]) -> None:
+    """The ACD's bridges: the supervisors' are associated again (or
+    destroyed if their supervisor or snoop is gone), those of calls that
+    are over are destroyed, and so are snoops nobody listens to."""
+    in_use = {c.bridge_id for c in acd.calls.calls.values() if c.bridge_id}
+    listened = {s.snoop_channel for s in acd.calls.supervision.values()}
+    for bridge in bridges:
+        match = BRIDGE_NAME.match(bridge.get("name") or "")
+        if match is None or bridge["id"] in in_use:
+            continue
+        kind, call_id = match.groups()
+        members = bridge.get("channels", [])
+        call = acd.calls.get(call_id)
+        if kind == "call":
+            if call is None:  # the call is over: nobody else ends what is left of it
+                for chan in members:
+                    await acd.ari.request_quietly("DELETE", f"/channels/{chan}")
+                await acd.ari.request_quietly("DELETE", f"/bridges/{bridge['id']}")
+            continue
+        sup = next((m for m in members if m.startswith("sup-")), None)
+        snoop = next((m for m in members if m.startswith("snoop-")), None)
+        if sup and sup in acd.calls.supervision:
+            continue
+        if call is not None and sup and snoop and sup in channels and snoop in channels:
+            acd.calls.supervision[sup] = Supervision(call_id, snoop, bridge["id"])
+            call.supervisors.append(sup)
+            listened.add(snoop)
+            continue
+        for chan in (snoop, sup):
+            if chan:
+                await acd.ari.request_quietly("DELETE", f"/channels/{chan}")
+        await acd.ari.request_quietly("DELETE", f"/bridges/{bridge['id']}")
+    for chan in channels:
+        if chan.startswith("snoop-") and chan not in listened and chan not in acd.snoops:
+            await acd.ari.request_quietly("DELETE", f"/channels/{chan}")
+
+
+async def _agents(acd: Router) -> None:
+    """Agents shown ringing or on a call that no longer exists are free
+    again; a wrap-up nobody times here ends."""
+    engaged = acd.calls.all_engaged()
+    for agent in acd.agents.listing():
+        extension = agent["extension"]
+        if agent["status"] in (AgentStatus.RINGING.value, AgentStatus.ON_CALL.value) \
+                and extension not in engaged:
+            await acd.agents.free(extension)
+        elif agent["status"] == AgentStatus.WRAP_UP.value \
+                and not acd.agents.in_wrapup_timer(extension):
+            await acd.agents.end_wrapup(extension)
