@@ -119,6 +119,8 @@ class AgentStates:
         set. Returns the agents whose state changed that way."""
         seen = set()
         changed = []
+        if self.call_log.settled:  # whatever was handed over is in the database
+            self._unwritten.clear()
         for row in rows:
             ext = str(row["extension"])
             seen.add(ext)

@@ -73,6 +73,11 @@ class CallLog:
         """Writes are waiting for the database."""
         return self.crm.deferring
 
+    @property
+    def settled(self) -> bool:
+        """Every write handed over so far is in the database."""
+        return self._idle.is_set() and not self.crm.deferring
+
     async def flush(self) -> None:
         """Wait until everything handed over so far is written or deferred."""
         await self._idle.wait()
