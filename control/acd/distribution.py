@@ -72,6 +72,11 @@ class Distributor:
             if queue is None:
                 continue
             candidates = self.candidates(queue, call)
+            if not candidates and call.tried:
+                # every free agent was tried once: a new round, as app_queue does,
+                # rather than a caller waiting for an agent who missed one ring
+                call.tried = set()
+                candidates = self.candidates(queue, call)
             if not candidates:
                 continue
             weights = {k: float(queue["weights"].get(k, v)) for k, v in DEFAULT_WEIGHTS.items()}

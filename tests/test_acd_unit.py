@@ -1,0 +1,232 @@
+"""Unit tests of the ACD against a fake ARI (tests/harness/fake_ari.py) and
+a real SQLite database: the agents' state machine, per-call lanes, routing
+order, and that one call's trouble (a request that hangs or fails, a slow
+CRM lookup) never delays another call's routing. The real-call tests
+(test_acd.py and others) prove the same paths end to end on Asterisk."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import pytest_asyncio
+
+from control.acd.agent_states import TRANSITIONS, allowed
+from control.acd.agents import create_agent
+from control.acd.customers import CrmLink
+from control.acd.lanes import Lanes
+from control.acd.models import AgentStatus
+from control.acd.queues import create_queue, set_member
+from control.acd.router import Router
+from control.acd.store import AcdStore
+from control.db import Database
+from control.events.bus import EventBus
+from tests.harness.crm import sqlite_database
+from tests.harness.fake_ari import FakeAri
+
+S = AgentStatus
+
+
+# -- the state machine, pure -----------------------------------------------------------
+
+
+def test_transitions_cover_every_state_and_forbid_nonsense() -> None:
+    assert set(TRANSITIONS) == set(AgentStatus)
+    assert allowed(S.AVAILABLE, S.RINGING) and allowed(S.RINGING, S.ON_CALL)
+    assert allowed(S.ON_CALL, S.WRAP_UP) and allowed(S.WRAP_UP, S.AVAILABLE)
+    # an agent logged out or paused is never rung by the ACD for a queue: the
+    # distributor only picks available ones; outbound calls may ring them
+    assert not allowed(S.LOGGED_OUT, S.WRAP_UP)
+    assert not allowed(S.PAUSED, S.WRAP_UP) or S.WRAP_UP in TRANSITIONS[S.PAUSED]
+
+
+# -- lanes -----------------------------------------------------------------------------
+
+
+async def test_a_lane_keeps_order_and_a_hanging_lane_holds_only_itself() -> None:
+    lanes = Lanes()
+    done: list[str] = []
+    never = asyncio.Event()
+
+    async def step(name: str, wait: asyncio.Event | None = None) -> str:
+        if wait is not None:
+            await wait.wait()
+        await asyncio.sleep(0)
+        done.append(name)
+        return name
+
+    lanes.submit("hung", lambda: step("hung-1", never))
+    lanes.submit("hung", lambda: step("hung-2"))
+    for i in range(5):
+        lanes.submit("a", lambda i=i: step(f"a-{i}"))  # type: ignore[misc]
+    assert await lanes.run("b", lambda: step("b-0")) == "b-0"
+    await asyncio.sleep(0.05)
+    assert [d for d in done if d.startswith("a-")] == [f"a-{i}" for i in range(5)]
+    assert "hung-2" not in done  # behind its own lane's first job only
+
+    async def boom() -> None:
+        raise RuntimeError("bad handler")
+
+    lanes.submit("c", boom)
+    lanes.submit("c", lambda: step("c-after"))
+    await asyncio.sleep(0.05)
+    assert "c-after" in done  # a job that raises does not stop its lane
+    with pytest.raises(RuntimeError):
+        await lanes.run("d", boom)
+    await lanes.close()
+    assert lanes.busy() == 0
+
+
+# -- the router against a fake ARI -------------------------------------------------------
+
+
+class SlowCrm(CrmLink):
+    """A CRM whose lookup of one number takes ``delay`` seconds."""
+
+    def __init__(self, db: Database, slow_number: str, delay: float) -> None:
+        super().__init__(db)
+        self.slow_number, self.delay = slow_number, delay
+
+    async def lookup(self, number: str) -> tuple[int | None, str | None, bool, dict[str, Any]]:
+        if number == self.slow_number:
+            await asyncio.sleep(self.delay)
+        return await super().lookup(number)
+
+
+def _seed(db: Database, agents: dict[str, list[str]], queue: str = "ventas") -> None:
+    with db.session() as s:
+        for ext, languages in agents.items():
+            create_agent(s, extension=ext, name=f"Agent {ext}", password="secret-pw-1",
+                         realm="test", languages=languages)
+        create_queue(s, name=queue, language="es", wrapup_s=1, ring_timeout_s=15)
+        for ext in agents:
+            set_member(s, queue, ext)
+
+
+@pytest_asyncio.fixture(loop_scope="function")
+async def acd(tmp_path: Path) -> AsyncIterator[tuple[Router, FakeAri, Database]]:
+    db = sqlite_database(tmp_path)
+    _seed(db, {"1001": ["es"], "1002": ["en"], "1003": ["es"]})
+    ari = FakeAri()
+    router = Router(ari, AcdStore(db), EventBus(), recordings_spool=tmp_path / "spool",  # type: ignore[arg-type]
+                    recordings_dir=tmp_path / "rec",
+                    crm=SlowCrm(db, "600999999", 30.0))
+    router.start()
+    await router.refresh()
+    yield router, ari, db
+    await router.close()
+    db.dispose()
+
+
+async def _available(router: Router, *extensions: str) -> None:
+    for ext in extensions:
+        await router.request_status(ext, S.AVAILABLE, None)
+
+
+async def test_caller_is_answered_with_music_before_lookup_and_rings_best_agent(
+        acd: tuple[Router, FakeAri, Database]) -> None:
+    router, ari, db = acd
+    await _available(router, "1001", "1002")
+    ari.caller_arrives("chan-1", "ventas", language="en")
+    rung = await ari.wait_rung(1)
+    assert rung[0]["endpoint"] == "PJSIP/agent-1002"  # speaks the caller's language
+    paths = [p for _m, p, _ in ari.requests]
+    assert paths.index("/channels/chan-1/answer") < paths.index("/channels/chan-1/moh")
+    assert router.agents.status("1002") == "ringing"
+    call_id = rung[0]["appArgs"].split(",")[1]
+    ari.answers(rung[0]["channelId"], call_id)
+    for _ in range(100):
+        if router.agents.status("1002") == "on_call":
+            break
+        await asyncio.sleep(0.01)
+    assert router.agents.status("1002") == "on_call"
+    await router.call_log.flush()
+    row = router.store.call(call_id)
+    assert row and row["state"] == "answered" and row["agent_extension"] == "1002"
+    decisions = router.store.decisions(call_id)
+    assert decisions[0]["chosen"] == "1002"
+    # hang-up: wrap-up (1 s), then available again
+    ari.hangs_up("chan-1")
+    for _ in range(300):
+        if router.agents.status("1002") == "available" and not router.calls.calls:
+            break
+        await asyncio.sleep(0.01)
+    assert router.agents.status("1002") == "available"
+    await router.call_log.flush()
+    assert router.store.call(call_id)["state"] == "completed"  # type: ignore[index]
+
+
+async def test_a_hanging_or_failing_call_does_not_delay_another_calls_routing(
+        acd: tuple[Router, FakeAri, Database]) -> None:
+    router, ari, _db = acd
+    await _available(router, "1001", "1003")
+    ari.trouble["/channels/chan-hang/answer"] = asyncio.Event()  # never set: hangs
+    ari.trouble["/channels/chan-fail/answer"] = RuntimeError("a bug in a handler")
+    ari.caller_arrives("chan-hang", "ventas", number="600000001")
+    ari.caller_arrives("chan-fail", "ventas", number="600000002")
+    ari.caller_arrives("chan-ok", "ventas", number="600000003")
+    rung = await ari.wait_rung(1, timeout=1.0)
+    assert [r["callerId"] for r in rung] == ["600000003"]
+    ok_call = router.calls.of_channel("chan-ok")
+    assert ok_call is not None and ok_call.ringing_agent in ("1001", "1003")
+    # the hanging one is still stuck in its own lane, the failed one went nowhere
+    assert router.calls.of_channel("chan-hang") is None
+    assert router.calls.of_channel("chan-fail") is None
+    assert router.lanes.busy() >= 1
+    # an agent is still free for the next caller: nothing was taken by the stuck ones
+    ari.caller_arrives("chan-next", "ventas", number="600000004")
+    rung = await ari.wait_rung(2, timeout=1.0)
+    assert rung[1]["callerId"] == "600000004"
+
+
+async def test_a_slow_crm_lookup_is_bounded_and_delays_no_other_call(
+        acd: tuple[Router, FakeAri, Database]) -> None:
+    router, ari, _db = acd
+    await _available(router, "1001", "1003")
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    ari.caller_arrives("chan-slow", "ventas", number="600999999")  # lookup takes 30 s
+    ari.caller_arrives("chan-fast", "ventas", number="600111111")
+    rung = await ari.wait_rung(2, timeout=2.0)
+    assert loop.time() - started < 1.5  # the slow one was routed without its file
+    callers = {r["callerId"] for r in rung}
+    assert callers == {"600999999", "600111111"}
+    slow = router.calls.of_channel("chan-slow")
+    assert slow is not None and slow.customer_id is None
+
+
+async def test_missed_rings_pause_the_agent_and_a_pause_during_a_call_waits(
+        acd: tuple[Router, FakeAri, Database]) -> None:
+    router, ari, _db = acd
+    await _available(router, "1001")
+    ari.caller_arrives("chan-1", "ventas")
+    rung = await ari.wait_rung(1)
+    # no answer: the agent's leg ends; a miss (max_misses 2: still available)
+    ari.hangs_up(rung[0]["channelId"])
+    rung = await ari.wait_rung(2)
+    assert router.agents.get("1001")["missed_in_a_row"] == 1  # type: ignore[index]
+    ari.hangs_up(rung[1]["channelId"])
+    for _ in range(100):
+        if router.agents.status("1001") == "paused":
+            break
+        await asyncio.sleep(0.01)
+    assert router.agents.get("1001")["pause_reason"] == "missed_calls"  # type: ignore[index]
+    # back, answers, asks for a pause during the call: taken after wrap-up
+    await _available(router, "1001")
+    rung = await ari.wait_rung(3)
+    ari.answers(rung[2]["channelId"], rung[2]["appArgs"].split(",")[1])
+    for _ in range(100):
+        if router.agents.status("1001") == "on_call":
+            break
+        await asyncio.sleep(0.01)
+    agent, deferred = await router.request_status("1001", S.PAUSED, "lunch")
+    assert deferred and agent and agent["status"] == "on_call"
+    ari.hangs_up("chan-1")
+    for _ in range(300):
+        if router.agents.status("1001") == "paused":
+            break
+        await asyncio.sleep(0.01)
+    assert router.agents.get("1001")["pause_reason"] == "lunch"  # type: ignore[index]
