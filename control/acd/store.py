@@ -160,10 +160,19 @@ class AcdStore:
             return s.get(Customer, customer_id) is not None
 
     def record_decision(self, call_id: str, candidates: list[dict[str, Any]],
-                        chosen: str | None, reason: str) -> None:
+                        chosen: str | None, reason: str,
+                        needs: dict[str, Any] | None = None) -> None:
+        """``needs``: the caller's needs and their sources (acd.needs). None (a
+        transfer, or a call rebuilt after a restart, whose needs were not kept
+        in memory): the needs its previous decision stored, if any."""
         with self.db.session() as s:
+            if needs is None:
+                needs = s.scalar(select(RoutingDecision.needs)
+                                 .where(RoutingDecision.call_id == call_id,
+                                        RoutingDecision.needs.is_not(None))
+                                 .order_by(RoutingDecision.id.desc()).limit(1))
             s.add(RoutingDecision(call_id=call_id, decided_at=now(), candidates=candidates,
-                                  chosen=chosen, reason=reason))
+                                  chosen=chosen, reason=reason, needs=needs))
 
     def decisions(self, call_id: str) -> list[dict[str, Any]]:
         with self.db.session() as s:
