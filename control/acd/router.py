@@ -30,6 +30,7 @@ from typing import Any
 
 from control.acd.customers import CrmLink, is_transient
 from control.acd.models import DEFAULT_WEIGHTS, AgentStatus, CallState
+from control.acd.needs import resolve as resolve_needs
 from control.acd.outbound import Dialer
 from control.acd.scoring import CallNeeds, explain, rank
 from control.acd.store import AcdStore, now
@@ -81,6 +82,7 @@ class LiveCall:
     task_id: int | None = None  # outbound: the callback task it works
     dial_trunk: str | None = None  # outbound: the trunk the customer is dialled on
     dial_caller_id: str | None = None
+    needs: dict[str, Any] | None = None  # language and skills with their sources (acd.needs)
 
     @property
     def queued(self) -> bool:
@@ -343,9 +345,6 @@ class Router:
             log.warning("call for unknown queue %r: back to the dialplan", queue_name)
             await self._safe("POST", f"/channels/{chan_id}/continue")
             return
-        language = (args[1] if len(args) > 1 and args[1] else queue["language"])[:2]
-        skills = tuple(s for s in (args[2].split("|") if len(args) > 2 and args[2] else
-                                   queue["skills"]) if s)
         priority = int(args[3]) if len(args) > 3 and args[3].lstrip("-").isdigit() else 0
         number = channel.get("caller", {}).get("number", "")
         await self._safe("POST", f"/channels/{chan_id}/answer")
@@ -357,6 +356,9 @@ class Router:
         if found is None or found[0] is None:
             found = await self.crm.lookup(number)
         customer_id, previous_agent, vip, context = found
+        # what the caller needs: IVR, else the customer's file, else the queue (acd.needs)
+        needs = resolve_needs(args[1:3], context, queue)
+        language, skills = needs.language, needs.skills
         if vip:
             priority += 10  # VIP segment first, then wait time
         row = await self._db(self.store.create_call, caller_channel=chan_id, queue=queue_name,
@@ -366,7 +368,8 @@ class Router:
                         caller_number=number, language=language, skills=skills,
                         priority=priority, customer_id=customer_id,
                         previous_agent=previous_agent, context=context,
-                        entered=asyncio.get_running_loop().time(), row=row)
+                        entered=asyncio.get_running_loop().time(), row=row,
+                        needs=needs.as_dict())
         self.calls[call.id] = call
         self.by_channel[chan_id] = call.id
         await self.bus.publish("call.queued", {"call": row})
@@ -398,7 +401,7 @@ class Router:
                 best = ranked[0]
                 await self._db(self.store.record_decision, call.id,
                                [s.as_dict() for s in ranked], best.extension,
-                               explain(best, ranked))
+                               explain(best, ranked), needs=call.needs)
                 busy.add(best.extension)
                 await self._ring(call, best.extension, queue["ring_timeout_s"])
 
