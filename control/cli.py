@@ -293,16 +293,31 @@ def _weights(pairs: list[str] | None) -> dict[str, object] | None:
     return out
 
 
+def _context_skills(pairs: list[str] | None) -> dict[str, object] | None:
+    """--context-skill CONTEXT=SKILL (CONTEXT= : infer nothing from it)."""
+    if not pairs:
+        return None
+    out: dict[str, object] = {}
+    for pair in pairs:
+        key, sep, skill = pair.partition("=")
+        if not sep or not key.strip():
+            raise InvalidInput("context-skill", f"{pair!r}: expected CONTEXT=SKILL, e.g. "
+                                                "open_claim=claims or policy:auto=auto")
+        out[key.strip()] = skill.strip() or None
+    return out
+
+
 def _queue_line(q: dict[str, object]) -> str:
     members = ",".join(f"{m['extension']}" + (f"(-{m['penalty']})" if m["penalty"] else "")
                        for m in q["members"])  # type: ignore[attr-defined]
     weights = ",".join(f"{k}={v:g}" for k, v in q["weights"].items())  # type: ignore[attr-defined]
+    context = ",".join(f"{k}={v}" for k, v in q["context_skills"].items())  # type: ignore[attr-defined]
     return (f"{q['name']:<12} skills={','.join(q['skills']) or '-'} "  # type: ignore[arg-type]
             f"language={q['language']} wrapup={q['wrapup_s']}s ring={q['ring_timeout_s']}s "
             f"misses={q['max_misses']} max_wait={q['max_wait_s']}s "
             f"sl={q['service_level_s']}s announce={q['announce_every_s']}s "
             f"record={'yes' if q['record'] else 'no'} weights={weights} "
-            f"members={members or '-'}")
+            f"context_skills={context or '-'} members={members or '-'}")
 
 
 def cmd_queue_list(settings: Settings, _args: argparse.Namespace) -> int:
@@ -317,14 +332,15 @@ def cmd_queue_update(settings: Settings, args: argparse.Namespace) -> int:
                "max_misses": args.max_misses, "max_wait_s": args.max_wait,
                "service_level_s": args.service_level, "announce_every_s": args.announce_every}
     weights = _weights(args.weight)
+    context_skills = _context_skills(args.context_skill)
     if all(v is None for v in (*numbers.values(), args.skills, args.language, args.record,
-                               weights)):
+                               weights, context_skills)):
         raise InvalidInput("queue update", "nothing to change (see aitcomms queue update -h)")
     db = Database(settings)
     with db.session() as session:
         queue = update_queue(session, args.name, skills=_optional_csv(args.skills),
                              language=args.language, record=args.record, weights=weights,
-                             **numbers).as_dict()
+                             context_skills=context_skills, **numbers).as_dict()
     _apply(settings, db)
     print(f"queue {_queue_line(queue)}")
     return 0
@@ -588,6 +604,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--weight", action="append", metavar="NAME=NUMBER",
                    help="a score weight: previous_agent, language, skill or call_today "
                         "(repeatable), e.g. --weight language=30")
+    p.add_argument("--context-skill", action="append", metavar="CONTEXT=SKILL",
+                   help="the skill a caller's customer file adds (repeatable): CONTEXT is "
+                        "open_claim or policy:auto|home|life|health, e.g. --context-skill "
+                        "open_claim=claims; CONTEXT= adds none; others keep theirs")
     p = add("remove", cmd_queue_remove, "remove a queue (refused while a DID routes to it "
                                         "or a call of it is in progress)", queue)
     p.add_argument("name")

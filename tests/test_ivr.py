@@ -307,14 +307,16 @@ async def test_key_presses_reach_the_queue_with_language_and_skills(ops: Ops) ->
                stack=ops.stack)
     rows = await wait_for(lambda: [r for r in ops.calls() if r["customer_id"] == maria])
     assert rows, f"María's call never reached the ACD: {ops.calls()}"
+    # auto from the IVR; her file adds claims (an open claim) and home (her home
+    # policy; her auto policy is the IVR's auto already): control.acd.needs
     assert (rows[-1]["queue"], rows[-1]["language"], rows[-1]["skills"]) == (
-        "autos", "es", ["auto"])
+        "autos", "es", ["auto", "claims", "home"])
     assert rows[-1]["priority"] == 10  # a VIP customer goes first
     sim = simulate(ops, "11", caller=MARIA_PHONE, at=tuesday, did=SEGUROS_DID)
     assert "[horario] hours: Tue 10:00 Europe/Madrid open" in sim, sim
     assert f"caller ID {MARIA_PHONE} -> customer {maria}" in sim, sim
     assert f"queue autos: AIT_LANGUAGE=es AIT_SKILLS=auto AIT_PRIORITY= " \
-           f"AIT_CUSTOMER_ID={maria} -> ACD: language es, skills auto" in sim, sim
+           f"AIT_CUSTOMER_ID={maria} -> ACD: language es, skills auto,claims,home" in sim, sim
 
 
 async def test_invalid_keys_replay_the_menu_then_the_operator_queue(ops: Ops) -> None:

@@ -226,7 +226,8 @@ async def test_dialplan_validate_and_simulate_through_the_api(
         assert body["at"] == "2026-03-03T10:00:00+01:00"
         assert body["nodes"] == ["horario", "idioma", "quien", "principal", "cola_autos"]
         assert (body["end"], body["queue"], body["language"], body["skills"],
-                body["customer_id"]) == ("queue", "autos", "es", ["auto"], maria), body
+                body["customer_id"]) == ("queue", "autos", "es", ["auto", "claims", "home"],
+                                         maria), body  # her file adds claims and home
         assert any(line.startswith("[horario] hours: Tue 10:00") and line.endswith("open")
                    for line in body["path"]), body["path"]
         # the same call at night: closed, the callback offer

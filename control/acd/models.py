@@ -11,6 +11,7 @@ from typing import Any
 from sqlalchemy import JSON, Boolean, DateTime, ForeignKey, Integer, String, func
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+from control.acd.needs import DEFAULT_CONTEXT_SKILLS
 from control.db import Base
 
 
@@ -76,6 +77,9 @@ class Queue(Base):
     service_level_s: Mapped[int] = mapped_column(Integer, default=20)
     record: Mapped[bool] = mapped_column(Boolean, default=True)
     weights: Mapped[dict[str, float]] = mapped_column(JSON, default=dict)
+    # what the customer's context adds to the skills a caller wants (acd.needs):
+    # {"open_claim": "claims", "policy:auto": "auto", ...}; None: the default
+    context_skills: Mapped[dict[str, str] | None] = mapped_column(JSON, nullable=True)
     members: Mapped[list[QueueMember]] = relationship(
         back_populates="queue", cascade="all, delete-orphan", lazy="selectin")
 
@@ -90,6 +94,8 @@ class Queue(Base):
             "max_wait_s": self.max_wait_s, "announce_every_s": self.announce_every_s,
             "service_level_s": self.service_level_s, "record": self.record,
             "weights": {k: self.weight(k) for k in DEFAULT_WEIGHTS},
+            "context_skills": dict(DEFAULT_CONTEXT_SKILLS if self.context_skills is None
+                                   else self.context_skills),
             "members": [{"extension": m.agent.extension, "penalty": m.penalty}
                         for m in self.members],
         }
@@ -176,7 +182,9 @@ class RoutingDecision(Base):
     candidates: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
     chosen: Mapped[str | None] = mapped_column(String(16), nullable=True)
     reason: Mapped[str] = mapped_column(String(255))
+    # the caller's language and skills with where each came from (acd.needs)
+    needs: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
 
     def as_dict(self) -> dict[str, Any]:
         return {"decided_at": self.decided_at.isoformat(), "candidates": self.candidates,
-                "chosen": self.chosen, "reason": self.reason}
+                "chosen": self.chosen, "reason": self.reason, "needs": self.needs}

@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 
 from control.acd.agents import LANGUAGE_RE, TAG_RE, _tags
 from control.acd.models import DEFAULT_WEIGHTS, Agent, Call, Queue, QueueMember
+from control.acd.needs import CONTEXT_KEYS, context_skills_of
 from control.auth import audit
 from control.auth.audit import CLI, Actor
 from control.errors import Conflict, InvalidInput, NotFound
@@ -52,6 +53,26 @@ def check_weights(values: dict[str, Any]) -> dict[str, float]:
             raise InvalidInput(f"weights.{key}",
                                f"must be between -{WEIGHT_LIMIT} and {WEIGHT_LIMIT}")
         out[key] = float(value)
+    return out
+
+
+def check_context_skills(values: dict[str, Any]) -> dict[str, str | None]:
+    """Entries of a queue's context-to-skill mapping (acd.needs): a known
+    context key to a skill, or to None/"" to infer nothing from it."""
+    out: dict[str, str | None] = {}
+    for key, value in values.items():
+        field = f"context_skills.{key}"
+        if key not in CONTEXT_KEYS:
+            raise InvalidInput(field, f"unknown context; known: {', '.join(CONTEXT_KEYS)}")
+        if value is None or (isinstance(value, str) and not value.strip()):
+            out[key] = None
+            continue
+        if not isinstance(value, str):
+            raise InvalidInput(field, "expected a skill name (a string), or null for none")
+        skill = value.strip().lower()
+        if not TAG_RE.match(skill):
+            raise InvalidInput(field, f"{value!r} is not a valid skill")
+        out[key] = skill
     return out
 
 
@@ -98,11 +119,16 @@ def get_queue(session: Session, name: str) -> Queue:
 def update_queue(session: Session, name: str, *, actor: Actor = CLI,
                  skills: list[str] | None = None, language: str | None = None,
                  record: bool | None = None, weights: dict[str, Any] | None = None,
+                 context_skills: dict[str, Any] | None = None,
                  **numbers: int | None) -> Queue:
     """Change what is given (None: unchanged). ``weights`` sets some of the
     score weights (previous_agent, language, skill, call_today); the ones it
-    does not name keep their current value. The next routing decision uses
-    the new values; calls already ringing an agent finish as they started."""
+    does not name keep their current value. ``context_skills`` likewise sets
+    entries of the mapping from the customer's context to skills
+    (``{"open_claim": "claims", "policy:life": None}``: None or "" infers
+    nothing from that context); the others keep theirs. The next routing
+    decision uses the new values; calls already ringing an agent finish as
+    they started."""
     queue = get_queue(session, name)
     before = queue.as_dict()
     for field, value in numbers.items():
@@ -118,6 +144,12 @@ def update_queue(session: Session, name: str, *, actor: Actor = CLI,
         queue.record = record
     if weights is not None:
         queue.weights = {**(queue.weights or {}), **check_weights(weights)}
+    if context_skills is not None:
+        # stored whole once changed: a removed entry must not come back as the default
+        merged: dict[str, str | None] = {
+            **context_skills_of({"context_skills": queue.context_skills}),
+            **check_context_skills(context_skills)}
+        queue.context_skills = {k: v for k in CONTEXT_KEYS if (v := merged.get(k))}
     session.flush()
     if queue.as_dict() != before:
         _audit(session, actor, "update", queue, before)

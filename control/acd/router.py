@@ -40,7 +40,7 @@ from control.acd.customers import CrmLink
 from control.acd.distribution import Distributor
 from control.acd.lanes import Lanes
 from control.acd.models import AgentStatus
-from control.acd.needs import resolve_needs
+from control.acd.needs import resolve
 from control.acd.notifier import AcdNotifier
 from control.acd.outbound import Dialer
 from control.acd.queue_book import QueueBook
@@ -169,7 +169,7 @@ class Router:
 
     def needs_of(self, queue: dict[str, Any], ivr_language: str, ivr_skills: tuple[str, ...],
                  context: dict[str, Any]) -> dict[str, Any]:
-        return resolve_needs(queue, ivr_language, ivr_skills, context)
+        return resolve([ivr_language, "|".join(ivr_skills)], context, queue).as_dict()
 
     # -- agents' states (API, feature codes) -----------------------------------------------
 

@@ -333,7 +333,7 @@ QUEUE_NUMBERS = tuple(queue_admin.LIMITS)
 async def update_queue_route(request: web.Request) -> web.Response:
     name = request.match_info["name"]
     body = await read_json(request)
-    fields = ("skills", "language", "record", "weights", *QUEUE_NUMBERS)
+    fields = ("skills", "language", "record", "weights", "context_skills", *QUEUE_NUMBERS)
     body.only(*fields)
     _something(body, fields)
     numbers = {f: body.data.get(f) for f in QUEUE_NUMBERS}  # type-checked by update_queue
@@ -341,13 +341,14 @@ async def update_queue_route(request: web.Request) -> web.Response:
     language = body.text("language", max_len=2)
     record = _bool(body, "record")
     weights = body.obj("weights")
+    context_skills = body.obj("context_skills")  # checked entry by entry by update_queue
     db, actor = database(request), request[PRINCIPAL].actor
 
     def run() -> dict[str, object]:
         with db.session() as session:
             return queue_admin.update_queue(
                 session, name, actor=actor, skills=skills, language=language, record=record,
-                weights=weights, **numbers).as_dict()
+                weights=weights, context_skills=context_skills, **numbers).as_dict()
 
     queue = await asyncio.to_thread(run)
     return await applied(request, json_response({"queue": queue}))

@@ -55,9 +55,14 @@ def apply_op(session: Session, op: dict[str, Any]) -> None:
             for key, value in fields.items():
                 setattr(call, key, value)
     elif kind == "decision":
+        needs = op.get("needs") or None
+        if needs is None:  # a transfer: the needs the call's last decision stored
+            needs = session.scalar(select(RoutingDecision.needs).where(
+                RoutingDecision.call_id == op["call_id"], RoutingDecision.needs.is_not(None))
+                .order_by(RoutingDecision.id.desc()).limit(1))
         session.add(RoutingDecision(call_id=op["call_id"], decided_at=_when(op["decided_at"]),
                                     candidates=op["candidates"], chosen=op["chosen"],
-                                    reason=op["reason"][:255]))
+                                    reason=op["reason"][:255], needs=needs))
     elif kind == "agent":
         agent = session.scalar(select(Agent).where(Agent.extension == op["extension"]))
         if agent is None:  # removed meanwhile
@@ -229,12 +234,6 @@ class AcdStore:
 
         with self.db.session() as s:
             return s.get(Customer, customer_id) is not None
-
-    def record_decision(self, call_id: str, candidates: list[dict[str, Any]],
-                        chosen: str | None, reason: str) -> None:
-        with self.db.session() as s:
-            s.add(RoutingDecision(call_id=call_id, decided_at=now(), candidates=candidates,
-                                  chosen=chosen, reason=reason))
 
     def decisions(self, call_id: str) -> list[dict[str, Any]]:
         with self.db.session() as s:

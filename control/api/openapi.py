@@ -16,6 +16,7 @@ from typing import Any
 from aiohttp import web
 
 from control.acd.models import DEFAULT_WEIGHTS
+from control.acd.needs import CONTEXT_KEYS
 from control.acd.queues import LIMITS, WEIGHT_LIMIT
 from control.auth.middleware import UNAUTHENTICATED_PREFIXES, public
 from control.events.catalog import EVENTS
@@ -52,6 +53,9 @@ E164 = _str(20, pattern=r"^\+[1-9][0-9]{6,14}$", example="+34910000001",
 TARGET = _str(60, pattern=r"^(ext|queue|ivr):[A-Za-z0-9_-]{1,40}$", example="queue:autos")
 QUEUE_NUMBERS = LIMITS  # field -> (low, high)
 WEIGHTS = tuple(DEFAULT_WEIGHTS)
+# a skill a customer's context adds (acd.needs), or null: none
+CONTEXT_SKILL = {"type": "string", "pattern": r"^[a-z][a-z0-9_-]{0,31}$", "maxLength": 32,
+                 "nullable": True, "example": "claims"}
 PERIOD = {"name": "period", "in": "query", "required": False,
           "schema": {"type": "string", "enum": ["today", "week", "month"]}}
 LIMIT = {"name": "limit", "in": "query", "required": False, "schema": _int(1, 500)}
@@ -355,7 +359,9 @@ def paths() -> dict[str, dict[str, Schema]]:
             "Calls in progress: waiting, ringing or answered, with their queue, agent and "
             "seconds since they entered", "acd")},
         "/api/v1/calls/{call_id}/routing": {"get": _op(
-            "A call and every routing decision taken for it", "acd",
+            "A call and every routing decision taken for it: candidates and scores, the "
+            "reason, and the caller's needs (language, skills) with the source of each "
+            "(ivr, customer, queue)", "acd",
             params=(_path_param("call_id", _str(36)),))},
         "/api/v1/queues/{name}/stats": {"get": _op(
             "A queue now (waiting, longest wait) and today (answered, abandoned, service "
@@ -370,15 +376,20 @@ def paths() -> dict[str, dict[str, Schema]]:
                 "announce_every_s": {"type": "integer"}, "record": {"type": "boolean"},
                 "members": {"type": "array", "items": _str(8)}}, ("name",)))},
         "/api/v1/queues/{name}": {
-            "patch": _op("Change a queue's settings and score weights (the next routing "
-                         "decision uses them); weights not named keep their value", "acd",
+            "patch": _op("Change a queue's settings, score weights and the skills a "
+                         "customer's context adds to what callers want (context_skills: "
+                         "open_claim or policy:TYPE -> a skill, null for none); weights and "
+                         "context_skills entries not named keep their value. The next "
+                         "routing decision uses them", "acd",
                          params=(_path_param("name", _str(40)),), body=_obj({
                              "skills": TAGS, "language": _str(2),
                              **{f: _int(lo, hi) for f, (lo, hi) in QUEUE_NUMBERS.items()},
                              "record": {"type": "boolean"},
                              "weights": _obj({k: {"type": "number", "minimum": -WEIGHT_LIMIT,
                                                   "maximum": WEIGHT_LIMIT}
-                                              for k in WEIGHTS})})),
+                                              for k in WEIGHTS}),
+                             "context_skills": _obj({k: CONTEXT_SKILL for k in CONTEXT_KEYS}),
+                         })),
             "delete": _op("Remove a queue; 409 while a DID routes to it or a call of it is "
                           "in progress", "acd", ok=204,
                           params=(_path_param("name", _str(40)),))},

@@ -16,6 +16,9 @@ from datetime import datetime
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from agi import handlers
+from control.acd.needs import resolve as resolve_needs
+from control.crm.customers import customer_context, find_customer_by_phone
+from control.crm.models import Customer
 from control.db import Database
 from control.errors import InvalidInput
 from control.ivr.flows import Flow, Node
@@ -87,7 +90,7 @@ def simulate(db: Database, data: StackData, *, caller: str, did: str, at: dateti
         out.end = "agent"
         return out
     if kind == "queue":
-        _queue(out, data, name, "", (), 0, None)
+        _queue(out, db, data, name, "", (), 0, None, caller)
         return out
     flow = next(f for f in data.ivrs if f.name == name)
     if not flow.nodes:
@@ -99,16 +102,24 @@ def simulate(db: Database, data: StackData, *, caller: str, did: str, at: dateti
     return out
 
 
-def _queue(out: Outcome, data: StackData, queue: str, language: str,
-           skills: tuple[str, ...], priority: int, customer_id: int | None) -> None:
+def _queue(out: Outcome, db: Database, data: StackData, queue: str, language: str,
+           skills: tuple[str, ...], priority: int, customer_id: int | None,
+           caller: str) -> None:
     row = next((q for q in data.queues if q.name == queue), None)
     if row is None:
         out.say(f"queue {queue}: does not exist -> voicemail (acd-overflow)")
         out.end = "voicemail"
         return
     out.end, out.queue = "queue", queue
-    out.language = language or row.language
-    out.skills = skills or tuple(row.skills)
+    # what the ACD's router makes of it (control.acd.needs), with the customer
+    # it would find: the one identified in the IVR, else the caller ID's
+    with db.session() as s:
+        found = (s.get(Customer, customer_id) if customer_id is not None else None) \
+            or find_customer_by_phone(s, caller)
+        context = customer_context(s, found.id) if found else {}
+    needs = resolve_needs([language, "|".join(skills)], context, {
+        "language": row.language, "skills": row.skills, "context_skills": row.context_skills})
+    out.language, out.skills = needs.language, needs.skills
     out.priority, out.customer_id = priority, customer_id
     out.say(f"queue {queue}: AIT_LANGUAGE={language} AIT_SKILLS={'|'.join(skills)} "
             f"AIT_PRIORITY={priority if priority else ''} "
@@ -235,8 +246,8 @@ def _walk(out: Outcome, db: Database, data: StackData, flow: Flow, caller: str,
             if node.priority is not None:
                 priority = node.priority
             out.say(f"{here}: -> queue {node.queue}")
-            _queue(out, data, node.queue, lang, skills, priority,
-                   int(customer) if customer else None)
+            _queue(out, db, data, node.queue, lang, skills, priority,
+                   int(customer) if customer else None, caller)
             return
         elif node.kind == "hangup":
             out.say(f"{here}: play {' & '.join(node.prompts) or '(nothing)'}, hang up")
