@@ -13,6 +13,7 @@ import subprocess
 import sys
 import tempfile
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -20,16 +21,10 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 # AITCOMMS_TEST_PORT_OFFSET (a multiple of 500) shifts them all, so that two
-# test sessions can run on one machine at once.
+# test sessions can run on one machine at once. A test that needs a second
+# stack (PostgreSQL and Redis paths) takes the offset 500 above.
 _OFFSET = int(os.environ.get("AITCOMMS_TEST_PORT_OFFSET", "0"))
-TEST_PORTS = {name: port + _OFFSET for name, port in {
-    "SIP": 25060, "WS": 28080, "WSS": 28443, "ASTERISK_SIP": 25080, "AMI": 25038,
-    "ARI": 28088, "HTTP": 28000, "FASTAGI": 24573, "RTPENGINE_NG": 22223,
-    "KAMAILIO_CTL": 22049,
-}.items()} | {
-    "ASTERISK_RTP_MIN": 50000 + 2 * _OFFSET, "ASTERISK_RTP_MAX": 50499 + 2 * _OFFSET,
-    "RTPENGINE_MIN": 50500 + 2 * _OFFSET, "RTPENGINE_MAX": 50999 + 2 * _OFFSET,
-}
+SECOND_STACK_OFFSET = _OFFSET + 500
 
 
 @dataclass
@@ -80,18 +75,38 @@ class StackUnderTest:
         return (self.var_dir / "log" / f"{component}.log").read_text(errors="replace")
 
 
-@pytest.fixture(scope="session")
-def stack() -> Iterator[StackUnderTest]:
+def ports_at(offset: int) -> dict[str, int]:
+    """The stack's ports at a port offset (a multiple of 500)."""
+    return {name: port + offset for name, port in {
+        "SIP": 25060, "WS": 28080, "WSS": 28443, "ASTERISK_SIP": 25080, "AMI": 25038,
+        "ARI": 28088, "HTTP": 28000, "FASTAGI": 24573, "RTPENGINE_NG": 22223,
+        "KAMAILIO_CTL": 22049,
+    }.items()} | {
+        "ASTERISK_RTP_MIN": 50000 + 2 * offset, "ASTERISK_RTP_MAX": 50499 + 2 * offset,
+        "RTPENGINE_MIN": 50500 + 2 * offset, "RTPENGINE_MAX": 50999 + 2 * offset,
+    }
+
+
+TEST_PORTS = ports_at(_OFFSET)
+
+
+@contextmanager
+def running_stack(offset: int, **env_extra: str) -> Iterator[StackUnderTest]:
+    """A whole stack (Asterisk, rtpengine, Kamailio, control plane) in its own
+    folder at a port offset, on embedded defaults unless env_extra says
+    otherwise (DATABASE_URL, REDIS_URL); its logs kept in test-artifacts/."""
     var_dir = Path(tempfile.mkdtemp(prefix="aitcomms-test-"))
+    ports = ports_at(offset)
     env = {**os.environ, "AITCOMMS_VAR": str(var_dir)}
-    env.update({f"AITCOMMS_PORT_{k}": str(v) for k, v in TEST_PORTS.items()})
+    env.update({f"AITCOMMS_PORT_{k}": str(v) for k, v in ports.items()})
     env.pop("DATABASE_URL", None)
     env.pop("REDIS_URL", None)
+    env.update(env_extra)
     ts = StackUnderTest(env=env, var_dir=var_dir)
     from control.stack.components import port_open
 
-    if port_open("udp", TEST_PORTS["SIP"]) or port_open("tcp", TEST_PORTS["AMI"]):
-        pytest.fail(f"the test ports (SIP {TEST_PORTS['SIP']}) are taken: another test "
+    if port_open("udp", ports["SIP"]) or port_open("tcp", ports["AMI"]):
+        pytest.fail(f"the test ports (SIP {ports['SIP']}) are taken: another test "
                     "session is running on this machine")
     up = ts.aitcomms("up", check=False)
     if up.returncode != 0:
@@ -102,10 +117,18 @@ def stack() -> Iterator[StackUnderTest]:
     finally:
         ts.aitcomms("down", check=False)
         artifacts = ROOT / "test-artifacts" / "logs"
+        if offset != _OFFSET:
+            artifacts = artifacts / f"offset-{offset}"
         artifacts.mkdir(parents=True, exist_ok=True)
         for log in (var_dir / "log").glob("*.log"):
             shutil.copy(log, artifacts / log.name)
         shutil.rmtree(var_dir, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def stack() -> Iterator[StackUnderTest]:
+    with running_stack(_OFFSET) as ts:
+        yield ts
 
 
 @pytest.fixture

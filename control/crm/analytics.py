@@ -118,7 +118,9 @@ def agent_figures(calls: Sequence[Call], agents: Iterable[tuple[str, str]],
             "extension": ext, "name": names.get(ext),
             "calls_handled": len(times),
             "average_handle_time_s": _mean(times),
-            "utilisation": round(min(1.0, sum(times) / elapsed_s), 3) if elapsed_s > 0 else None,
+            # 5 places: a few minutes' talk late in a week is about 0.0003
+            "utilisation": (round(min(1.0, sum(times) / elapsed_s), 5)
+                            if elapsed_s > 0 else None),
         })
     return rows
 
