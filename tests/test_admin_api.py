@@ -20,21 +20,14 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
-from aiohttp import web
 from sqlalchemy import select, text
 
-from control.acd import routes as acd_routes
 from control.acd.agents import sip_ha1
-from control.acd.customers import CrmLink
 from control.acd.models import Agent, Call, Queue, QueueMember
-from control.acd.router import Router
 from control.acd.store import AcdStore
-from control.api.app import BUS, DB
 from control.auth.models import AuditEntry, User
 from control.db import Database
-from control.provisioning import trunk_routes
 from control.provisioning.models import Did, Trunk
-from control.telephony.ari import AriClient
 from tests.conftest import StackUnderTest
 from tests.harness.ami import Ami
 from tests.harness.api import USERS, Api, api
@@ -55,15 +48,7 @@ async def admin_api(tmp_path: Path) -> AsyncIterator[tuple[Api, list[tuple[str, 
     def apply(author: str, unregister: Any) -> None:
         applied.append((author, list(unregister)))
 
-    def extra(app: web.Application) -> None:
-        store = AcdStore(app[DB])
-        router = Router(AriClient("http://127.0.0.1:9", "x", "x", "aitcomms"), store, app[BUS],
-                        recordings_spool=tmp_path / "spool", recordings_dir=tmp_path / "rec",
-                        crm=CrmLink(app[DB]))
-        acd_routes.setup_routes(app, store, router, apply=apply)
-        trunk_routes.setup_routes(app, apply=apply)
-
-    async with api(tmp_path, extra=extra) as a:
+    async with api(tmp_path, apply=apply) as a:
         yield a, applied
 
 

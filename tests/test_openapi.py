@@ -17,19 +17,14 @@ import schemathesis
 from aiohttp import web
 from hypothesis import HealthCheck, settings
 
-from control.acd import routes as acd_routes
-from control.acd.customers import CrmLink
-from control.acd.router import Router
-from control.acd.store import AcdStore
 from control.api import openapi
 from control.api.app import create_app
 from control.auth.models import User
 from control.auth.service import issue_access_token
 from control.events.bus import EventBus
-from control.provisioning import trunk_routes, trunks
+from control.provisioning import trunks
 from control.secrets import Secrets
 from control.settings import Settings
-from control.telephony.ari import AriClient
 from tests.harness.api import USERS, build_app, seed_users
 from tests.harness.crm import sqlite_database
 
@@ -103,14 +98,6 @@ class _Server:
     def _app(self) -> web.Application:
         bus = EventBus()
         app = build_app(self.settings, self.db, bus)
-        # the ACD's routes too, on a router whose ARI is never started (port 9: nothing)
-        store = AcdStore(self.db)
-        router = Router(AriClient("http://127.0.0.1:9", "x", "x", "aitcomms"), store, bus,
-                        recordings_spool=self.settings.var_dir / "spool",
-                        recordings_dir=self.settings.var_dir / "rec", crm=CrmLink(self.db))
-        # no Asterisk here: data changes have nothing to reload
-        acd_routes.setup_routes(app, store, router, apply=lambda *_: None)
-        trunk_routes.setup_routes(app, apply=lambda *_: None)
         return app
 
     def _run(self, ready: threading.Event) -> None:
@@ -164,10 +151,13 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[_Server]:
 def test_no_server_errors(case: Any, server: _Server) -> None:
     response = case.call(base_url=server.url,
                          headers={"Authorization": f"Bearer {server.token}"}, timeout=10)
-    assert response.status_code < 500, (
+    # health's documented 503: this app has no Asterisk (AMI and ARI down)
+    degraded = (response.status_code == 503 and case.formatted_path.endswith("/health")
+                and json.loads(response.text).get("status") == "degraded")
+    assert response.status_code < 500 or degraded, (
         f"{case.method} {case.formatted_path} {case.body!r} → {response.status_code} "
         f"{response.text}")
-    if response.status_code >= 400:
+    if response.status_code >= 400 and not degraded:
         assert response.headers.get("content-type", [""])[0].startswith("application/json"), (
             f"{case.method} {case.formatted_path} → {response.status_code} {response.text}")
         body = json.loads(response.text)  # every refusal is JSON...

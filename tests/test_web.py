@@ -6,7 +6,6 @@ admin page's dialplan API (admins only)."""
 from __future__ import annotations
 
 import hashlib
-import inspect
 import re
 import shutil
 from collections.abc import AsyncIterator
@@ -17,18 +16,11 @@ import pytest
 from aiohttp.test_utils import TestClient, TestServer
 from sqlalchemy import select
 
-from control.acd import routes as acd_routes
-from control.acd.customers import CrmLink
-from control.acd.router import Router
-from control.acd.store import AcdStore
 from control.api import openapi
 from control.api.app import SETTINGS
 from control.crm.models import Customer
 from control.events.bus import EventBus
-from control.provisioning import routes as dialplan_routes
 from control.settings import PROJECT_ROOT, Settings
-from control.telephony.ari import AriClient
-from control.web import routes as web_routes
 from tests.harness.api import PASSWORD, USERS, build_app, seed_users
 from tests.harness.crm import sqlite_database
 
@@ -43,16 +35,6 @@ async def web_api(tmp_path: Path, root: Path = PROJECT_ROOT) -> AsyncIterator[Te
     bus = EventBus()
     settings = Settings(var_dir=tmp_path, root=root)
     app = build_app(settings, db, bus)
-    store = AcdStore(db)  # the ACD's routes on a router whose ARI is never started
-    router = Router(AriClient("http://127.0.0.1:9", "x", "x", "aitcomms"), store, bus,
-                    recordings_spool=tmp_path / "spool", recordings_dir=tmp_path / "rec",
-                    crm=CrmLink(db))
-    # (`apply` pushes queue changes into Asterisk: nothing to push to here)
-    extra = {"apply": lambda *_: None} if "apply" in inspect.signature(
-        acd_routes.setup_routes).parameters else {}
-    acd_routes.setup_routes(app, store, router, **extra)
-    dialplan_routes.setup_routes(app)
-    web_routes.setup_routes(app)
     client = TestClient(TestServer(app))
     await client.start_server()
     try:

@@ -13,10 +13,7 @@ from control.acd import agents as agent_admin
 from control.acd import queues as queue_admin
 from control.acd.models import AgentStatus
 from control.acd.router import Router
-from control.acd.store import AcdStore
 from control.api.http import (
-    APPLY,
-    Apply,
     Body,
     applied,
     database,
@@ -24,20 +21,19 @@ from control.api.http import (
     json_response,
     read_json,
 )
+from control.api.keys import ACD_STORE, ROUTER, SETTINGS
 from control.auth.middleware import PRINCIPAL, require_role
 from control.auth.models import Role
 from control.crm.fields import whole
 from control.errors import Conflict, InvalidInput
 from control.telephony.ari import AriError
 
-STORE = web.AppKey("acd_store", AcdStore)
-ROUTER = web.AppKey("acd_router", Router)
 SETTABLE = {AgentStatus.AVAILABLE.value, AgentStatus.PAUSED.value, AgentStatus.LOGGED_OUT.value}
 
 
 @require_role(Role.SUPERVISOR, Role.ADMIN)
 async def call_routing(request: web.Request) -> web.Response:
-    store = request.app[STORE]
+    store = request.app[ACD_STORE]
     call_id = request.match_info["call_id"]
     call = await asyncio.to_thread(store.call, call_id)
     if call is None:
@@ -52,7 +48,7 @@ async def live_calls(request: web.Request) -> web.Response:
 
 
 async def list_agents(request: web.Request) -> web.Response:  # any signed-in user
-    agents = await asyncio.to_thread(request.app[STORE].agents)
+    agents = await asyncio.to_thread(request.app[ACD_STORE].agents)
     return web.json_response({"agents": request.app[ROUTER].with_unsaved(agents)})
 
 
@@ -83,7 +79,7 @@ async def set_agent_status(request: web.Request) -> web.Response:
 
 
 async def queue_stats(request: web.Request) -> web.Response:  # any signed-in user
-    store = request.app[STORE]
+    store = request.app[ACD_STORE]
     name = request.match_info["name"]
     queue = await asyncio.to_thread(store.queue, name)
     if queue is None:
@@ -94,7 +90,7 @@ async def queue_stats(request: web.Request) -> web.Response:  # any signed-in us
 
 
 async def list_queues(request: web.Request) -> web.Response:  # any signed-in user
-    return web.json_response({"queues": await asyncio.to_thread(request.app[STORE].queues)})
+    return web.json_response({"queues": await asyncio.to_thread(request.app[ACD_STORE].queues)})
 
 
 @require_role(Role.SUPERVISOR, Role.ADMIN)
@@ -115,7 +111,7 @@ async def create_queue_route(request: web.Request) -> web.Response:
     if not isinstance(record, bool):
         return error(422, "invalid", "record", "expected true or false")
     queue = await asyncio.to_thread(
-        request.app[STORE].create_queue, name=body.req_text("name", max_len=40),
+        request.app[ACD_STORE].create_queue, name=body.req_text("name", max_len=40),
         skills=body.text_list("skills"), language=body.text("language", max_len=2) or "es",
         record=record, members=body.text_list("members", max_items=200),
         actor=request[PRINCIPAL].actor, **numbers)
@@ -133,7 +129,7 @@ async def set_queue_member(request: web.Request) -> web.Response:
             return error(422, "invalid", "penalty", "expected an integer")
         penalty = value
     queue = await asyncio.to_thread(
-        request.app[STORE].set_member, request.match_info["name"],
+        request.app[ACD_STORE].set_member, request.match_info["name"],
         request.match_info["extension"], None if request.method == "DELETE" else penalty,
         request[PRINCIPAL].actor)
     return await applied(request, web.json_response({"queue": queue}))
@@ -172,7 +168,7 @@ async def place_call(request: web.Request) -> web.Response:
     body.only("to", "customer_id", "task_id")
     to = body.text("to", max_len=40)
     customer_id, task_id = whole(body, "customer_id"), whole(body, "task_id")
-    store = request.app[STORE]
+    store = request.app[ACD_STORE]
     if task_id is not None:
         task = await asyncio.to_thread(store.open_task, task_id)
         if task is None:
@@ -201,7 +197,7 @@ async def call_action(request: web.Request) -> web.Response:
     router = request.app[ROUTER]
     principal = request[PRINCIPAL]
     live = router.calls.get(call_id)
-    call = live.row if live else await asyncio.to_thread(request.app[STORE].call, call_id)
+    call = live.row if live else await asyncio.to_thread(request.app[ACD_STORE].call, call_id)
     if call is None:
         return error(404, "not_found", "call_id", f"no call {call_id}")
     if principal.role == Role.AGENT.value and call["agent_extension"] != principal.agent_extension:
@@ -241,8 +237,6 @@ async def call_action(request: web.Request) -> web.Response:
 
 
 def _settings(request: web.Request) -> Any:
-    from control.api.app import SETTINGS
-
     return request.app[SETTINGS]
 
 
@@ -367,12 +361,10 @@ async def delete_queue_route(request: web.Request) -> web.Response:
     return await applied(request, web.Response(status=204))
 
 
-def setup_routes(app: web.Application, store: AcdStore, router: Router,
-                 apply: Apply) -> None:
-    """`apply` pushes an agent or queue change into the running stack."""
-    app[STORE] = store
+def setup_routes(app: web.Application, router: Router) -> None:
+    """The ACD's routes, on ``router`` (data changes go through app[APPLY])."""
+    app[ACD_STORE] = router.store
     app[ROUTER] = router
-    app[APPLY] = apply
     app.router.add_get("/api/v1/calls/live", live_calls)
     app.router.add_get("/api/v1/queues", list_queues)
     app.router.add_post("/api/v1/queues", create_queue_route)

@@ -1,10 +1,19 @@
-"""The control plane process: aiohttp app wiring AMI, ARI, the event bus and the API."""
+"""The control plane process: one function composes the app.
+
+:func:`create_app` is the only place the parts are put together, for
+production and for tests alike: settings, database, event bus, the ACD
+(router, CRM link, AMI and ARI clients), and each capability's routes. A
+test builds the app through it with ``telephony=False``: everything runs
+but the connections to Asterisk (AMI, ARI) and the FastAGI server, which
+need a running Asterisk. Shared objects are found through the keys of
+:mod:`control.api.keys`.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 from aiohttp import web
@@ -16,6 +25,7 @@ from control.acd.customers import CrmLink
 from control.acd.router import Router
 from control.acd.store import AcdStore
 from control.api import openapi
+from control.api.keys import AMI, APPLY, ARI, BUS, CRM, DB, ROUTER, SETTINGS, Apply
 from control.auth import routes as auth_routes
 from control.crm import routes as crm_routes
 from control.db import Database
@@ -31,14 +41,6 @@ from control.telephony.ari import AriClient
 from control.web import routes as web_routes
 
 log = logging.getLogger(__name__)
-
-SETTINGS = web.AppKey("settings", Settings)
-DB = web.AppKey("db", Database)
-BUS = web.AppKey("bus", EventBus)
-AMI = web.AppKey("ami", AmiClient)
-ARI = web.AppKey("ari", AriClient)
-ROUTER = web.AppKey("router", Router)
-CRM = web.AppKey("crm", CrmLink)
 
 
 async def health(request: web.Request) -> web.Response:
@@ -65,61 +67,78 @@ def _ping_db(db: Database) -> None:
         conn.execute(text("SELECT 1"))
 
 
-async def _startup(app: web.Application) -> None:
+async def _bus(app: web.Application) -> AsyncIterator[None]:
     await app[BUS].start()
-    app[AMI].start()
-    app[CRM].start()  # replays CRM writes deferred while the database was away
-    app[ROUTER].start()
-    app[ARI].start()
-
-
-async def _cleanup(app: web.Application) -> None:
-    app[AMI].close()
-    await app[ROUTER].close()
-    await app[ARI].close()
-    await app[CRM].close()
+    yield
     await app[BUS].close()
-    app[DB].dispose()
 
 
-def create_app(settings: Settings) -> web.Application:
+def _acd(telephony: bool) -> Any:
+    async def context(app: web.Application) -> AsyncIterator[None]:
+        app[CRM].start()  # replays CRM writes deferred while the database was away
+        app[ROUTER].start()
+        if telephony:
+            app[AMI].start()
+            app[ARI].start()
+        yield
+        if telephony:
+            app[AMI].close()
+        await app[ROUTER].close()
+        if telephony:
+            await app[ARI].close()
+        await app[CRM].close()
+
+    return context
+
+
+def create_app(settings: Settings, *, db: Database | None = None,
+               bus: EventBus | None = None, telephony: bool = True,
+               apply: Apply | None = None) -> web.Application:
+    """The whole control plane. ``db``/``bus``: given ones (tests) instead of
+    the settings' own; ``apply``: what pushes data changes into the stack."""
     secrets = Secrets(settings.secrets_file)
     app = web.Application()
     app[SETTINGS] = settings
-    app[DB] = Database(settings)
-    app[BUS] = make_bus(settings.redis_url)
+    app[DB] = db = db or Database(settings)
+    app[BUS] = bus or make_bus(settings.redis_url)
     app[AMI] = AmiClient("127.0.0.1", settings.ports.ami, "aitcomms", secrets["AMI_PASSWORD"])
     app[ARI] = AriClient(f"http://127.0.0.1:{settings.ports.ari}", "aitcomms",
                          secrets["ARI_PASSWORD"], settings.stasis_app)
-    store = AcdStore(app[DB])
-    app[CRM] = CrmLink(app[DB])  # its outbox: var/crm-outbox.jsonl
-    app[ROUTER] = Router(app[ARI], store, app[BUS],
-                         recordings_spool=settings.asterisk_dir / "spool" / "recording",
-                         recordings_dir=settings.recordings_dir, crm=app[CRM],
-                         outbound_caller_id=settings.outbound_caller_id,
-                         outbound_wrapup_s=settings.outbound_wrapup_s)
+    app[CRM] = CrmLink(db)  # its outbox: var/crm-outbox.jsonl
 
-    def apply(author: str, unregister: Sequence[str]) -> object:
-        return apply_data_change(settings, app[DB], author, unregister)
+    def apply_change(author: str, unregister: Sequence[str]) -> object:
+        return apply_data_change(settings, db, author, unregister)
 
-    acd_routes.setup_routes(app, store, app[ROUTER], apply=apply)
+    app[APPLY] = apply or apply_change
+    router = Router(app[ARI], AcdStore(db), app[BUS],
+                    recordings_spool=settings.asterisk_dir / "spool" / "recording",
+                    recordings_dir=settings.recordings_dir, crm=app[CRM],
+                    outbound_caller_id=settings.outbound_caller_id,
+                    outbound_wrapup_s=settings.outbound_wrapup_s)
+    app.cleanup_ctx.append(_bus)
     auth_routes.setup_routes(app)
     crm_routes.setup_routes(app)
+    acd_routes.setup_routes(app, router)
     dialplan_routes.setup_routes(app)  # dialplan versions (admin page)
-    trunk_routes.setup_routes(app, apply=apply)  # trunks and DIDs
+    trunk_routes.setup_routes(app)  # trunks and DIDs
     events_websocket.setup_routes(app)  # after auth: it needs the JWT secret
     openapi.setup_routes(app)
     web_routes.setup_routes(app)  # the browser UI at / and its softphone credentials
     app.router.add_get("/health", health)
     app.router.add_get("/api/v1/health", health)
-    app.on_startup.append(_startup)
-    app.cleanup_ctx.append(fastagi_context(app[DB], settings.ports.fastagi))
-    app.on_cleanup.append(_cleanup)
+    app.cleanup_ctx.append(_acd(telephony))
+    if telephony:
+        app.cleanup_ctx.append(fastagi_context(db, settings.ports.fastagi))
     return app
 
 
 def serve(settings: Settings) -> None:
     logging.basicConfig(level=logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    web.run_app(create_app(settings), host="127.0.0.1", port=settings.ports.http,
-                print=None, access_log=None)
+    app = create_app(settings)
+
+    async def dispose(app: web.Application) -> None:
+        app[DB].dispose()
+
+    app.on_cleanup.append(dispose)
+    web.run_app(app, host="127.0.0.1", port=settings.ports.http, print=None, access_log=None)

@@ -19,6 +19,7 @@ from typing import Any
 
 from aiohttp import web
 
+from control.api.keys import APPLY, DB
 from control.auth.service import AccountLocked, AuthError
 from control.db import Database
 from control.errors import Conflict, InvalidInput, NotFound, Unavailable
@@ -27,11 +28,6 @@ from control.telephony.ari import AriError
 log = logging.getLogger(__name__)
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-# apply(author, unregister): push a change of agents, queues, trunks or DIDs
-# into the running stack (control.provisioning.dialplan.apply_data_change),
-# dropping the registrations of the SIP users in `unregister`
-Apply = Callable[[str, Sequence[str]], object]
-APPLY: web.AppKey[Apply] = web.AppKey("apply_data_change")
 
 
 def error(status: int, code: str, field: str | None = None, reason: str = "",
@@ -182,10 +178,7 @@ def json_response(data: Any, status: int = 200) -> web.Response:
 
 
 def database(request: web.Request) -> Database:
-    """The app's Database (imported here, not at the top: control.api.app
-    imports the route modules that import this one)."""
-    from control.api.app import DB
-
+    """The app's Database."""
     return request.app[DB]
 
 

@@ -8,6 +8,7 @@ from aiohttp import web
 from sqlalchemy import select
 
 from control.api.http import database, json_response, query_int, read_json
+from control.api.keys import SETTINGS
 from control.auth import service
 from control.auth.middleware import JWT_SECRET, PRINCIPAL, install, public, require_role
 from control.auth.models import AuditEntry, Role
@@ -102,8 +103,6 @@ async def audit_log(request: web.Request) -> web.Response:
 
 
 def setup_routes(app: web.Application) -> None:
-    from control.api.app import SETTINGS
-
     install(app, Secrets(app[SETTINGS].secrets_file)["JWT_SECRET"])
     app.router.add_post("/api/v1/auth/login", login)
     app.router.add_post("/api/v1/auth/refresh", refresh)

@@ -22,6 +22,7 @@ from aiohttp import web
 from sqlalchemy.exc import IntegrityError
 
 from control.api.http import Body, database, json_response, path_int, read_json
+from control.api.keys import BUS
 from control.auth.middleware import PRINCIPAL, require_role
 from control.auth.models import Role
 from control.auth.service import Forbidden
@@ -37,8 +38,6 @@ MANAGERS = (Role.SUPERVISOR, Role.ADMIN)
 
 
 async def publish(request: web.Request, type: str, data: dict[str, Any]) -> None:
-    from control.api.app import BUS
-
     await request.app[BUS].publish(type, data)
 
 

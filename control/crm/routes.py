@@ -8,6 +8,7 @@ from typing import Any
 from aiohttp import web
 
 from control.api.http import database, json_response, path_int, query_int, read_json
+from control.api.keys import SETTINGS
 from control.auth.middleware import PRINCIPAL, install
 from control.crm import book_routes, customers, desk_routes, report_routes, sales_routes
 
@@ -73,7 +74,6 @@ async def create_customer(request: web.Request) -> web.Response:
 
 
 def setup_routes(app: web.Application) -> None:
-    from control.api.app import SETTINGS
     from control.secrets import Secrets
 
     install(app, Secrets(app[SETTINGS].secrets_file)["JWT_SECRET"])

@@ -30,6 +30,7 @@ from aiohttp import WSCloseCode, WSMsgType, web
 from sqlalchemy import select
 
 from control.acd.models import Agent, Call, CallState, Queue
+from control.api.keys import BUS, DB
 from control.auth.middleware import JWT_SECRET, public
 from control.auth.models import Role
 from control.auth.service import AuthError, Principal, verify_access_token
@@ -109,8 +110,6 @@ def _expires_in(token: str) -> float:
 
 @public  # authenticated here: the token may come in the query string
 async def events(request: web.Request) -> web.StreamResponse:
-    from control.api.app import BUS
-
     token = _token(request)
     principal = verify_access_token(request.app[JWT_SECRET], token)
     ws = web.WebSocketResponse(heartbeat=30)
@@ -184,8 +183,6 @@ def queue_stats(db: Database, now: datetime | None = None) -> dict[str, Any]:
 
 
 async def _queue_stats_loop(app: web.Application) -> None:
-    from control.api.app import BUS, DB
-
     while True:
         await asyncio.sleep(QUEUE_STATS_EVERY_S)
         if not app[SOCKETS].open:

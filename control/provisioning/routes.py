@@ -35,6 +35,7 @@ from typing import Any
 from aiohttp import web
 
 from control.api.http import database, error, json_response, path_int, read_json
+from control.api.keys import SETTINGS
 from control.auth.middleware import PRINCIPAL, require_role
 from control.auth.models import Role
 from control.ivr.flows import FlowError
@@ -45,8 +46,6 @@ LOCK = web.AppKey("dialplan_lock", asyncio.Lock)
 
 
 def _settings(request: web.Request) -> Any:
-    from control.api.app import SETTINGS
-
     return request.app[SETTINGS]
 
 

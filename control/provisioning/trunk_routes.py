@@ -22,14 +22,13 @@ from typing import Any
 from aiohttp import web
 
 from control.api.http import (
-    APPLY,
-    Apply,
     Body,
     applied,
     database,
     json_response,
     read_json,
 )
+from control.api.keys import SETTINGS
 from control.auth.middleware import PRINCIPAL, require_role
 from control.auth.models import Role
 from control.errors import InvalidInput
@@ -38,8 +37,6 @@ from control.provisioning import trunks
 
 
 def _ivrs(request: web.Request) -> list[Flow]:
-    from control.api.app import SETTINGS
-
     return load_flows(dialplans_dir(request.app[SETTINGS].root) / "ivr")
 
 
@@ -145,8 +142,8 @@ async def delete_did(request: web.Request) -> web.Response:
     return await applied(request, web.Response(status=204))
 
 
-def setup_routes(app: web.Application, apply: Apply) -> None:
-    app[APPLY] = apply
+def setup_routes(app: web.Application) -> None:
+    """Trunks and DIDs (data changes go through app[APPLY])."""
     r = app.router
     r.add_get("/api/v1/trunks", list_trunks)
     r.add_post("/api/v1/trunks", create_trunk)

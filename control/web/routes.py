@@ -26,6 +26,7 @@ from sqlalchemy import select
 
 from control.acd.models import Agent
 from control.api.http import database, error
+from control.api.keys import SETTINGS
 from control.auth.middleware import PRINCIPAL
 
 PAGES = ("/", "/login", "/agent", "/wallboard", "/admin")
@@ -40,8 +41,6 @@ def dist_dir(root: Path) -> Path:
 
 async def softphone(request: web.Request) -> web.Response:
     """The caller's own softphone credentials (any role with an extension)."""
-    from control.api.app import SETTINGS
-
     principal = request[PRINCIPAL]
     extension = principal.agent_extension
     if not extension:
@@ -64,8 +63,6 @@ async def softphone(request: web.Request) -> web.Response:
 
 
 def setup_routes(app: web.Application) -> None:
-    from control.api.app import SETTINGS
-
     dist = dist_dir(app[SETTINGS].root)
     index = dist / "index.html"
 

@@ -1,10 +1,11 @@
 """The whole /api/v1 surface on a real aiohttp server, a temporary database
-(SQLite unless a test gives one) and a given event bus, without Asterisk (no
-AMI, ARI or router): what the CRM, events and OpenAPI tests drive."""
+(SQLite unless a test gives one) and a given event bus, built by the
+production create_app without its links to Asterisk (no AMI, ARI or
+FastAGI; the ACD runs but rings nobody): what the API tests drive."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,14 +15,11 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
 from control.acd.agents import create_agent
-from control.api import openapi
-from control.api.app import BUS, DB, SETTINGS
-from control.auth import routes as auth_routes
+from control.api.app import create_app
+from control.api.keys import Apply
 from control.auth import service
 from control.auth.audit import CLI
-from control.crm import routes as crm_routes
 from control.db import Database
-from control.events import websocket as events_websocket
 from control.events.bus import Event, EventBus
 from control.secrets import Secrets
 from control.settings import Settings
@@ -67,35 +65,18 @@ def seed_users(db: Database) -> None:
 
 
 def build_app(settings: Settings, db: Database, bus: EventBus,
-              extra: Callable[[web.Application], None] | None = None) -> web.Application:
-    """The API part of control.api.app.create_app, in the same order;
-    ``extra`` adds more routes (the ACD's, provisioning's) before the events."""
-    app = web.Application()
-    app[SETTINGS] = settings
-    app[DB] = db
-    app[BUS] = bus
-    auth_routes.setup_routes(app)
-    crm_routes.setup_routes(app)
-    if extra is not None:
-        extra(app)
-    events_websocket.setup_routes(app)
-    openapi.setup_routes(app)
-
-    async def start_bus(app: web.Application) -> None:
-        await app[BUS].start()
-
-    async def close_bus(app: web.Application) -> None:
-        await app[BUS].close()
-
-    app.on_startup.append(start_bus)
-    app.on_cleanup.append(close_bus)
-    return app
+              apply: Apply | None = None) -> web.Application:
+    """The production app (control.api.app.create_app) without its links to
+    Asterisk (AMI, ARI, FastAGI); ``apply`` stands for pushing data changes
+    into a stack (default: nothing to push to)."""
+    return create_app(settings, db=db, bus=bus, telephony=False,
+                      apply=apply or (lambda *_: None))
 
 
 @asynccontextmanager
 async def api(tmp_path: Path, bus: EventBus | None = None,
               db: Database | None = None, seed: bool | None = None,
-              extra: Callable[[web.Application], None] | None = None) -> AsyncIterator[Api]:
+              apply: Apply | None = None) -> AsyncIterator[Api]:
     """A running API with the users of seed_users: on a fresh SQLite database
     unless one is given (two instances may share one; a given database is
     seeded only with seed=True, e.g. the empty one of the `database` fixture)."""
@@ -106,7 +87,7 @@ async def api(tmp_path: Path, bus: EventBus | None = None,
         seed_users(db)
     bus = bus or EventBus()
     settings = Settings(var_dir=tmp_path)
-    app = build_app(settings, db, bus, extra)
+    app = build_app(settings, db, bus, apply)
     client = TestClient(TestServer(app))
     await client.start_server()
     try:
