@@ -28,8 +28,10 @@ lint: setup
 test: setup lint
 	$(VENV)/bin/pytest -q
 
+# the ceilings of the router and of app_queue, stepping the offered load (about
+# 3 minutes); e.g. BENCH_ARGS="--rates 1,2,5,10,20,40,80" to push app_queue further
 bench: setup
-	$(VENV)/bin/python -m bench.acd
+	$(VENV)/bin/python -m bench.acd $(BENCH_ARGS)
 
 clean: down
 	rm -rf var

@@ -1,5 +1,7 @@
-"""The ACD benchmark runs end to end and prints its side-by-side table (its
-figures are for reading, not asserted: these machines are shared and noisy)."""
+"""The ACD benchmark runs end to end in its quick mode (one low step per
+router) and prints a row for each router in which agents took every call.
+Its figures (rates, latencies, CPU, memory) are for reading, not asserted:
+these machines are shared and noisy."""
 
 from __future__ import annotations
 
@@ -9,15 +11,21 @@ import sys
 
 from tests.conftest import ROOT
 
+ROW = re.compile(
+    r"^(control plane \(ARI\)|app_queue \(Asterisk\))\s+(?P<rate>[\d.]+)\s+(?P<offered>\d+)\s+"
+    r"(?P<carried>\d+)\s+(?P<abandoned>\d+)\s+(?P<failed>\d+)\s+[\d.]+\s+\S+\s+\S+\s+\S+\s+"
+    r"\S+\s+\S+\s+\S+\s+\S+\s+(?P<verdict>pass|FAIL.*)$", re.M)
+
 
 def test_acd_benchmark_prints_its_table() -> None:
-    proc = subprocess.run([sys.executable, "-m", "bench.acd", "--calls", "8", "--rate", "4",
-                           "--agents", "3", "--talk-ms", "1000"],
-                          cwd=ROOT, capture_output=True, text=True, timeout=300)
+    proc = subprocess.run([sys.executable, "-m", "bench.acd", "--quick"],
+                          cwd=ROOT, capture_output=True, text=True, timeout=110)
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    rows = {m.group(1): m.groups()[1:] for m in re.finditer(
-        r"^(control plane \(ARI\)|app_queue \(Asterisk\))\s+(\d+)\s+(\d+)\s+([\d.]+)\s+"
-        r"([\d.]+)\s+([\d.]+)\s+([\d.]+)$", proc.stdout, re.M)}
+    rows = {m.group(1): m for m in ROW.finditer(proc.stdout)}
     assert set(rows) == {"control plane (ARI)", "app_queue (Asterisk)"}, proc.stdout
-    for name, (calls, failed, *_figures) in rows.items():
-        assert int(calls) == 8 and int(failed) == 0, f"{name}: {proc.stdout}"
+    for name, m in rows.items():
+        offered, carried = int(m["offered"]), int(m["carried"])
+        assert carried > 0, f"{name}: no agent took a call\n{proc.stdout}"
+        assert carried == offered and int(m["abandoned"]) == 0 and int(m["failed"]) == 0, \
+            f"{name}: calls lost at {m['rate']} calls/s\n{proc.stdout}"
+    assert "ceilings" in proc.stdout, proc.stdout
