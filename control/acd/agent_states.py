@@ -218,10 +218,8 @@ class AgentStates:
     async def start_wrapup(self, extension: str, seconds: int) -> None:
         await self.set(extension, S.WRAP_UP, wrapup_s=seconds)
         self._cancel_wrapup(extension)
-        self._wrapups[extension] = asyncio.get_running_loop().call_later(
-            seconds, lambda: self.lanes.submit(f"agent:{extension}",
-                                               lambda: self.end_wrapup(extension),
-                                               "end of wrap-up"))
+        self._wrapups[extension] = self.lanes.later(
+            seconds, f"agent:{extension}", lambda: self.end_wrapup(extension), "end of wrap-up")
 
     def in_wrapup_timer(self, extension: str) -> bool:
         return extension in self._wrapups
@@ -232,9 +230,7 @@ class AgentStates:
             await self.free(extension)
 
     def _cancel_wrapup(self, extension: str) -> None:
-        timer = self._wrapups.pop(extension, None)
-        if timer:
-            timer.cancel()
+        self.lanes.cancel(self._wrapups.pop(extension, None))
 
     async def request(self, extension: str, status: AgentStatus, reason: str | None
                       ) -> tuple[dict[str, Any] | None, bool]:
@@ -262,6 +258,6 @@ class AgentStates:
 
     def close(self) -> None:
         for timer in self._wrapups.values():
-            timer.cancel()
+            self.lanes.cancel(timer)
         self._wrapups.clear()
 

@@ -143,9 +143,8 @@ async def ring(acd: Router, call: LiveCall, extension: str, agent_channel: str,
         await ring_failed(acd, call, extension)
         return
     # a hang-up that came before the subscription is noticed here
-    asyncio.get_running_loop().call_later(
-        timeout_s + RING_CHECK_GRACE_S, lambda: acd.lanes.submit(
-            call.id, lambda: check_ringing(acd, call, agent_channel), "ring check"))
+    acd.lanes.later(timeout_s + RING_CHECK_GRACE_S, call.id,
+                    lambda: check_ringing(acd, call, agent_channel), "ring check")
 
 
 async def check_ringing(acd: Router, call: LiveCall, agent_channel: str) -> None:

@@ -9,7 +9,8 @@ call id, or a channel or agent id before there is a call) and goes on; each
 lane has one worker task that runs its jobs in order and ends when the lane
 is empty. Order matters per call, not per box.
 
-Every task is owned: :meth:`close` cancels the workers still running. A job
+Every task is owned: :meth:`close` cancels the workers still running and
+the timers (:meth:`later`) not yet fired. A job
 that raises is logged and the lane goes on with the next one; a job that
 hangs holds only its own lane (callers that must not wait on it bound it).
 """
@@ -31,6 +32,7 @@ class Lanes:
     def __init__(self) -> None:
         self._jobs: dict[str, deque[tuple[Job, str, asyncio.Future[Any] | None]]] = {}
         self._workers: dict[str, asyncio.Task[None]] = {}
+        self._timers: set[asyncio.TimerHandle] = set()
         self._closed = False
 
     def submit(self, key: str, job: Job, what: str = "") -> None:
@@ -42,6 +44,23 @@ class Lanes:
         future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         self._enqueue(key, job, what, future)
         return await future
+
+    def later(self, delay: float, key: str, job: Job, what: str = "") -> asyncio.TimerHandle:
+        """Submit ``job`` to ``key``'s lane in ``delay`` seconds; the timer is
+        the lanes' (cancelled by :meth:`close`), the handle the caller's to
+        cancel sooner."""
+        def fire() -> None:
+            self._timers.discard(handle)
+            self.submit(key, job, what)
+
+        handle = asyncio.get_running_loop().call_later(delay, fire)
+        self._timers.add(handle)
+        return handle
+
+    def cancel(self, handle: asyncio.TimerHandle | None) -> None:
+        if handle is not None:
+            handle.cancel()
+            self._timers.discard(handle)
 
     def busy(self) -> int:
         """Lanes with work in progress (for the health page and tests)."""
@@ -85,6 +104,9 @@ class Lanes:
 
     async def close(self) -> None:
         self._closed = True
+        for timer in self._timers:
+            timer.cancel()
+        self._timers.clear()
         workers = list(self._workers.values())
         for task in workers:
             task.cancel()

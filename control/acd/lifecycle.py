@@ -194,9 +194,8 @@ async def end(acd: Router, call: LiveCall) -> None:
         await acd.agents.free(call.ringing_agent)
     if call.answered and row.get("recording"):
         acd.recordings_pending[call.id] = extension
-        loop = asyncio.get_running_loop()
-        loop.call_later(RECORDING_LATE_S, lambda: acd.lanes.submit(
-            call.id, lambda: recording_finished(acd, call.id, late=True), "late recording"))
+        acd.lanes.later(RECORDING_LATE_S, call.id,
+                        lambda: recording_finished(acd, call.id, late=True), "late recording")
     acd.call_log.ended(row)
     await acd.notifier.call_ended(call, row)
     acd.distributor.request()
