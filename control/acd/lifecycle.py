@@ -165,12 +165,12 @@ async def channel_gone(acd: Router, chan_id: str, cause: int | None) -> None:
 
             await ring_failed(acd, call, extension)
         return
-    await end(acd, call)
+    await end(acd, call, gone=chan_id)
 
 
-async def end(acd: Router, call: LiveCall) -> None:
-    """The caller or the agent hung up (or reconcile found them gone): end
-    the other legs, free the agent, close the call."""
+async def end(acd: Router, call: LiveCall, gone: str | None = None) -> None:
+    """The caller or the agent hung up (``gone``: that leg, or reconcile
+    found them gone): end the other legs, free the agent, close the call."""
     if call.ended:
         return
     call.ended = True
@@ -179,7 +179,7 @@ async def end(acd: Router, call: LiveCall) -> None:
     for sup in list(call.supervisors):
         await supervision.end_supervision(acd, sup, hang_up=True)
     for chan in (call.caller_channel, call.agent_channel, call.consult_channel):
-        if chan:
+        if chan and chan != gone:
             await acd.ari.request_quietly("DELETE", f"/channels/{chan}")
     if call.bridge_id:  # its recording, if any, closes: RecordingFinished files it
         await acd.ari.request_quietly("DELETE", f"/bridges/{call.bridge_id}")
