@@ -230,3 +230,45 @@ async def test_missed_rings_pause_the_agent_and_a_pause_during_a_call_waits(
             break
         await asyncio.sleep(0.01)
     assert router.agents.get("1001")["pause_reason"] == "lunch"  # type: ignore[index]
+
+
+# -- the call log's writes --------------------------------------------------------------
+
+
+def test_a_calls_writes_coalesce_and_replay_to_the_same_rows(tmp_path: Path) -> None:
+    from control.acd.store import coalesce
+
+    db = sqlite_database(tmp_path)
+    _seed(db, {"1001": ["es"]})
+    t0 = "2026-12-06T10:00:00+00:00"
+    ops: list[dict[str, Any]] = [
+        {"op": "call", "id": "c-1", "fields": {"caller_channel": "ch", "queue": "ventas",
+                                               "entered_at": t0, "state": "waiting"}},
+        {"op": "agent", "extension": "1001", "status": "ringing", "reason": None,
+         "missed": None, "since": t0},
+        {"op": "call", "id": "c-1", "fields": {"state": "ringing", "agent_channel": "a"}},
+        {"op": "decision", "call_id": "c-1", "decided_at": t0, "candidates": [],
+         "chosen": "1001", "reason": "best", "needs": {"language": "es"}},
+        {"op": "agent", "extension": "1001", "status": "on_call", "reason": None,
+         "missed": 0, "since": t0},
+        {"op": "call", "id": "c-1", "fields": {"state": "answered", "answered_at": t0,
+                                               "agent_extension": "1001"}},
+        {"op": "ended", "close": True, "call": {
+            "id": "c-1", "queue": "ventas", "caller_number": "", "customer_id": None,
+            "state": "completed", "entered_at": t0, "answered_at": t0,
+            "ended_at": "2026-12-06T10:01:00+00:00", "agent_extension": "1001",
+            "recording": None, "direction": "inbound", "task_id": None}},
+        {"op": "call", "id": "c-1", "fields": {"state": "waiting"}},  # after the end: ignored
+    ]
+    merged = coalesce(ops)
+    assert [o["op"] for o in merged] == ["call", "agent", "decision", "ended", "call"]
+    assert merged[1]["status"] == "on_call" and merged[1]["missed"] == 0
+    link = CrmLink(db)
+    link.apply_now(ops)
+    link.apply_now(ops[:3] + ops[4:])  # a replay (the decision aside) changes nothing
+    store = AcdStore(db)
+    call = store.call("c-1")
+    assert call and call["state"] == "completed" and call["agent_extension"] == "1001"
+    assert [d["chosen"] for d in store.decisions("c-1")] == ["1001"]
+    assert store.agent("1001")["status"] == "on_call"  # type: ignore[index]
+    db.dispose()

@@ -28,7 +28,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from control.acd.models import Call
-from control.acd.store import OPEN_STATES, apply_op
+from control.acd.store import OPEN_STATES, apply_op, coalesce
 from control.auth.audit import Actor
 from control.crm.customers import (
     create_task,
@@ -156,7 +156,7 @@ class CrmLink:
     def apply_now(self, entries: list[dict[str, Any]]) -> None:
         """Write these in one transaction (raises if the database refuses)."""
         with self.db.session() as s:
-            for entry in entries:
+            for entry in coalesce(entries):
                 self.apply(s, entry)
 
     def reject(self, entry: dict[str, Any], exc: BaseException) -> None:

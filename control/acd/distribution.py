@@ -21,7 +21,6 @@ from datetime import datetime
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
-from control.acd import lifecycle
 from control.acd.calls import LiveCall
 from control.acd.models import DEFAULT_WEIGHTS, CallState
 from control.acd.scoring import CallNeeds, Candidate, explain, rank
@@ -170,19 +169,3 @@ async def ring_failed(acd: Router, call: LiveCall, extension: str, miss: bool = 
         call.row = call.row | {"state": CallState.WAITING.value}
         acd.call_log.call(call.id, state=CallState.WAITING.value, agent_channel=None)
         acd.distributor.request()
-
-
-async def agent_answers(acd: Router, channel: dict[str, Any], args: list[str]) -> None:
-    """Stasis ``agent,CALL``: the agent picked up; bridge them with the caller."""
-    chan_id = channel["id"]
-    call = acd.calls.get(args[0]) if args else None
-    if call is None or call.ended or call.agent_channel != chan_id:
-        await acd.ari.request_quietly("DELETE", f"/channels/{chan_id}")
-        return
-    extension = call.ringing_agent or ""
-    await acd.ari.request_quietly("DELETE", f"/channels/{call.caller_channel}/moh")
-    if acd.announcing.pop(f"announce-{call.id}", None):
-        await acd.ari.request_quietly("DELETE", f"/playbacks/announce-{call.id}")
-    queue = acd.queues.get(call.queue)
-    await lifecycle.connect(acd, call, chan_id, extension, bool(queue and queue["record"]))
-

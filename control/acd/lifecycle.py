@@ -5,8 +5,9 @@
    bounded (:data:`LOOKUP_BOUND_S`): past it the call is routed without the
    customer's file. A queue the ACD cannot know sends the caller back to the
    dialplan, whose ``app_queue`` fallback takes them: never dead air.
-2. :mod:`control.acd.distribution` offers the caller to agents, best first,
-   and bridges the one who answers (:func:`connect`, shared with outbound).
+2. :mod:`control.acd.distribution` offers the caller to agents, best first;
+   :func:`agent_answers` bridges the one who answers (:func:`connect`, the
+   one way every kind of call is put through, outbound too).
 3. :func:`channel_gone` / :func:`end`: a hang-up ends the other legs, puts
    the agent in wrap-up, and hands the call's end to the call log.
 4. :func:`recording_finished`: the recording is filed once Asterisk says it
@@ -23,7 +24,7 @@ import logging
 import shutil
 from typing import TYPE_CHECKING, Any
 
-from control.acd import supervision
+from control.acd import distribution, supervision
 from control.acd.calls import LiveCall
 from control.acd.models import AgentStatus, CallState
 from control.acd.queue_book import LOOKUP_BOUND_S
@@ -107,6 +108,21 @@ async def _lookup(acd: Router, number: str, identified: int | None
         return NO_CUSTOMER
 
 
+async def agent_answers(acd: Router, channel: dict[str, Any], args: list[str]) -> None:
+    """Stasis ``agent,CALL``: the agent picked up; bridge them with the caller."""
+    chan_id = channel["id"]
+    call = acd.calls.get(args[0]) if args else None
+    if call is None or call.ended or call.agent_channel != chan_id:
+        await acd.ari.request_quietly("DELETE", f"/channels/{chan_id}")
+        return
+    extension = call.ringing_agent or ""
+    await acd.ari.request_quietly("DELETE", f"/channels/{call.caller_channel}/moh")
+    if acd.announcing.pop(f"announce-{call.id}", None):
+        await acd.ari.request_quietly("DELETE", f"/playbacks/announce-{call.id}")
+    queue = acd.queues.get(call.queue)
+    await connect(acd, call, chan_id, extension, bool(queue and queue["record"]))
+
+
 async def connect(acd: Router, call: LiveCall, agent_channel: str, extension: str,
                   record: bool) -> None:
     """Bridge the customer's leg with the agent's, record, and tell: the one
@@ -161,9 +177,7 @@ async def channel_gone(acd: Router, chan_id: str, cause: int | None) -> None:
         extension = call.ringing_agent
         if extension:
             log.info("agent %s did not answer call %s (cause %s)", extension, call.id, cause)
-            from control.acd.distribution import ring_failed
-
-            await ring_failed(acd, call, extension)
+            await distribution.ring_failed(acd, call, extension)
         return
     await end(acd, call, gone=chan_id)
 

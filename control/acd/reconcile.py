@@ -108,7 +108,7 @@ async def _call(acd: Router, call: LiveCall, channels: dict[str, dict[str, Any]]
                 acd.call_log.call(call.id, state=CallState.WAITING.value, agent_channel=None)
         elif agent_leg.get("state") == "Up" and call.ringing_agent:
             # answered unseen: the agent's leg waits in the app for its bridge
-            await distribution.agent_answers(acd, agent_leg, [call.id])
+            await lifecycle.agent_answers(acd, agent_leg, [call.id])
     if call.answered:
         # on hold the caller is out of the bridge: the agent is in it
         bridge = bridge_of.get(call.caller_channel) or bridge_of.get(call.agent_channel or "")

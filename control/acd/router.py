@@ -183,7 +183,7 @@ class Router:
                                     lambda: self.agents.request(extension, status, reason),
                                     "state request")
 
-    def with_unsaved(self, agents: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    def with_live_states(self, agents: list[dict[str, Any]]) -> list[dict[str, Any]]:
         """Agents as read from the database, with the states decided here."""
         return self.agents.with_live_states(agents)
 

@@ -49,7 +49,7 @@ async def live_calls(request: web.Request) -> web.Response:
 
 async def list_agents(request: web.Request) -> web.Response:  # any signed-in user
     agents = await asyncio.to_thread(request.app[ACD_STORE].agents)
-    return web.json_response({"agents": request.app[ROUTER].with_unsaved(agents)})
+    return web.json_response({"agents": request.app[ROUTER].with_live_states(agents)})
 
 
 async def set_agent_status(request: web.Request) -> web.Response:

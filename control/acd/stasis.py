@@ -19,7 +19,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
-from control.acd import call_control, distribution, lifecycle, supervision
+from control.acd import call_control, lifecycle, supervision
 from control.acd.calls import new_call_id
 
 if TYPE_CHECKING:
@@ -45,7 +45,7 @@ async def _outbound_customer(acd: Router, channel: dict[str, Any], args: list[st
 # Stasis's first argument -> what handles the channel entering the app
 ROUTES: dict[str, Handler] = {
     "queue": lifecycle.caller_arrives,
-    "agent": distribution.agent_answers,
+    "agent": lifecycle.agent_answers,
     "consult": call_control.consulted_answers,
     "supervisor": supervision.supervisor_answers,
     "dial": _agent_dials,

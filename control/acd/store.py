@@ -6,7 +6,10 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, or_, select, update
+from sqlalchemy import insert as insert_into
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from control.acd.models import (
@@ -31,7 +34,9 @@ def now() -> datetime:
 # -- a call's life, written by control.acd.call_log (and replayed from the outbox) ----
 # Each write is a JSON-able dict ("op" names it) so that one the database cannot
 # take now waits in the CRM outbox file and is replayed in order. Replaying one
-# twice changes nothing (upserts; an agent's latest state).
+# twice changes nothing (a row created once, changes to open calls only, an
+# agent's latest state), except a routing decision, which a crash in the middle
+# of a replay may store twice.
 
 _TIMES = ("entered_at", "answered_at", "ended_at")
 
@@ -43,45 +48,78 @@ def _when(value: Any) -> Any:
     return value
 
 
+def coalesce(ops: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Fewer writes for the same result: a call's row changes merged into one
+    (until its end, which they must precede), an agent's states into the
+    latest (with the latest miss count), each at its first place."""
+    out: list[dict[str, Any]] = []
+    open_call: dict[str, dict[str, Any]] = {}  # call id -> its merged change in `out`
+    agent_at: dict[str, dict[str, Any]] = {}
+    for op in ops:
+        kind = op["op"]
+        if kind == "call" and op["id"] in open_call:
+            open_call[op["id"]]["fields"].update(op["fields"])
+        elif kind == "call":
+            merged = {"op": "call", "id": op["id"], "fields": dict(op["fields"])}
+            open_call[op["id"]] = merged
+            out.append(merged)
+        elif kind == "agent" and op["extension"] in agent_at:
+            last = agent_at[op["extension"]]
+            missed = op["missed"] if op.get("missed") is not None else last.get("missed")
+            last.update(op, missed=missed)
+        elif kind == "agent":
+            agent_at[op["extension"]] = dict(op)
+            out.append(agent_at[op["extension"]])
+        else:
+            call_id = op.get("call_id") or (op.get("call") or {}).get("id")
+            if kind in ("ended", "recording") and call_id:
+                open_call.pop(call_id, None)  # later changes come after its end
+            out.append(op)
+    return out
+
+
 def apply_op(session: Session, op: dict[str, Any]) -> None:
+    """One write, as plain statements (no ORM load: the router's hot path)."""
     kind = op["op"]
     if kind == "call":
         fields = {k: _when(v) if k in _TIMES else v for k, v in op["fields"].items()}
-        call = session.get(Call, op["id"])
-        if call is None:
-            session.add(Call(id=op["id"], **fields))
-            session.flush()
-        elif call.state in OPEN_STATES:  # a closed call keeps its end
-            for key, value in fields.items():
-                setattr(call, key, value)
+        created = 0
+        if "entered_at" in fields:  # the call's first write: its row
+            insert = (sqlite_insert if session.get_bind().dialect.name == "sqlite"
+                      else pg_insert)(Call).values(id=op["id"], **fields)
+            created = session.execute(insert.on_conflict_do_nothing(
+                index_elements=["id"])).rowcount  # type: ignore[attr-defined]
+        if not created:  # a change, or a replay of the row's creation
+            session.execute(update(Call).where(Call.id == op["id"],
+                                               Call.state.in_(OPEN_STATES))
+                            .values(**fields))  # a closed call keeps its end
     elif kind == "decision":
         needs = op.get("needs") or None
         if needs is None:  # a transfer: the needs the call's last decision stored
             needs = session.scalar(select(RoutingDecision.needs).where(
                 RoutingDecision.call_id == op["call_id"], RoutingDecision.needs.is_not(None))
                 .order_by(RoutingDecision.id.desc()).limit(1))
-        session.add(RoutingDecision(call_id=op["call_id"], decided_at=_when(op["decided_at"]),
-                                    candidates=op["candidates"], chosen=op["chosen"],
-                                    reason=op["reason"][:255], needs=needs))
+        session.execute(insert_into(RoutingDecision).values(
+            call_id=op["call_id"], decided_at=_when(op["decided_at"]),
+            candidates=op["candidates"], chosen=op["chosen"], reason=op["reason"][:255],
+            needs=needs))
     elif kind == "agent":
-        agent = session.scalar(select(Agent).where(Agent.extension == op["extension"]))
-        if agent is None:  # removed meanwhile
-            return
-        if agent.status != op["status"] or agent.pause_reason != op["reason"]:
-            agent.status = op["status"]
-            agent.pause_reason = op["reason"]
-            agent.status_since = _when(op["since"])
+        changed = {"status": op["status"], "pause_reason": op["reason"],
+                   "status_since": _when(op["since"])}
+        session.execute(update(Agent).where(
+            Agent.extension == op["extension"],
+            or_(Agent.status != op["status"], Agent.pause_reason.is_distinct_from(op["reason"])))
+            .values(**changed))  # an agent removed meanwhile: nothing
         if op.get("missed") is not None:
-            agent.missed_in_a_row = op["missed"]
+            session.execute(update(Agent).where(Agent.extension == op["extension"])
+                            .values(missed_in_a_row=op["missed"]))
     elif kind == "recording":
         from control.crm.models import Interaction
 
-        call = session.get(Call, op["call_id"])
-        if call is not None:
-            call.recording = op["path"]
-        for interaction in session.scalars(select(Interaction).where(
-                Interaction.call_id == op["call_id"])):
-            interaction.recording = op["path"]
+        session.execute(update(Call).where(Call.id == op["call_id"])
+                        .values(recording=op["path"]))
+        session.execute(update(Interaction).where(Interaction.call_id == op["call_id"])
+                        .values(recording=op["path"]))
     else:
         raise ValueError(f"unknown write {kind!r}")
 
