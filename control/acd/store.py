@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import bindparam, func, or_, select, update
 from sqlalchemy import insert as insert_into
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
@@ -78,48 +78,84 @@ def coalesce(ops: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return out
 
 
+# Statements built once per shape and reused: building and keying a statement
+# per write cost more CPU than running it (the ACD writes several per call).
+_statements: dict[tuple[str, ...], Any] = {}
+
+
+def _statement(kind: str, keys: tuple[str, ...] = (), dialect: str = "") -> Any:
+    key = (kind, dialect, *keys)
+    found = _statements.get(key)
+    if found is not None:
+        return found
+    if kind == "create_call":
+        insert = sqlite_insert if dialect == "sqlite" else pg_insert
+        found = insert(Call).values({k: bindparam(k) for k in ("id", *keys)}) \
+            .on_conflict_do_nothing(index_elements=["id"])
+    elif kind == "update_call":  # a closed call keeps its end
+        found = update(Call).where(Call.id == bindparam("_id"), Call.state.in_(OPEN_STATES)) \
+            .values({k: bindparam(k) for k in keys})
+    elif kind == "decision":
+        found = insert_into(RoutingDecision).values(
+            {k: bindparam(k) for k in ("call_id", "decided_at", "candidates", "chosen",
+                                       "reason", "needs")})
+    elif kind == "last_needs":
+        found = select(RoutingDecision.needs).where(
+            RoutingDecision.call_id == bindparam("call_id"),
+            RoutingDecision.needs.is_not(None)).order_by(RoutingDecision.id.desc()).limit(1)
+    elif kind == "agent_status":  # an agent removed meanwhile: nothing
+        found = update(Agent).where(
+            Agent.extension == bindparam("_ext"),
+            or_(Agent.status != bindparam("_status"),
+                Agent.pause_reason.is_distinct_from(bindparam("_reason")))).values(
+            status=bindparam("status"), pause_reason=bindparam("pause_reason"),
+            status_since=bindparam("status_since"))
+    elif kind == "agent_missed":
+        found = update(Agent).where(Agent.extension == bindparam("_ext")).values(
+            missed_in_a_row=bindparam("missed_in_a_row"))
+    else:
+        raise ValueError(kind)
+    _statements[key] = found
+    return found
+
+
 def apply_op(session: Session, op: dict[str, Any]) -> None:
-    """One write, as plain statements (no ORM load: the router's hot path)."""
+    """One write, as plain statements on the session's connection (no ORM
+    load or bulk machinery: the router's hot path)."""
+    conn = session.connection()
     kind = op["op"]
     if kind == "call":
         fields = {k: _when(v) if k in _TIMES else v for k, v in op["fields"].items()}
+        keys = tuple(sorted(fields))
         created = 0
         if "entered_at" in fields:  # the call's first write: its row
-            insert = (sqlite_insert if session.get_bind().dialect.name == "sqlite"
-                      else pg_insert)(Call).values(id=op["id"], **fields)
-            created = session.execute(insert.on_conflict_do_nothing(
-                index_elements=["id"])).rowcount  # type: ignore[attr-defined]
+            created = conn.execute(_statement("create_call", keys, conn.dialect.name),
+                                   {"id": op["id"], **fields}).rowcount
         if not created:  # a change, or a replay of the row's creation
-            session.execute(update(Call).where(Call.id == op["id"],
-                                               Call.state.in_(OPEN_STATES))
-                            .values(**fields))  # a closed call keeps its end
+            conn.execute(_statement("update_call", keys), {"_id": op["id"], **fields})
     elif kind == "decision":
         needs = op.get("needs") or None
         if needs is None:  # a transfer: the needs the call's last decision stored
-            needs = session.scalar(select(RoutingDecision.needs).where(
-                RoutingDecision.call_id == op["call_id"], RoutingDecision.needs.is_not(None))
-                .order_by(RoutingDecision.id.desc()).limit(1))
-        session.execute(insert_into(RoutingDecision).values(
-            call_id=op["call_id"], decided_at=_when(op["decided_at"]),
-            candidates=op["candidates"], chosen=op["chosen"], reason=op["reason"][:255],
-            needs=needs))
+            needs = conn.scalar(_statement("last_needs"), {"call_id": op["call_id"]})
+        conn.execute(_statement("decision"), {
+            "call_id": op["call_id"], "decided_at": _when(op["decided_at"]),
+            "candidates": op["candidates"], "chosen": op["chosen"],
+            "reason": op["reason"][:255], "needs": needs})
     elif kind == "agent":
-        changed = {"status": op["status"], "pause_reason": op["reason"],
-                   "status_since": _when(op["since"])}
-        session.execute(update(Agent).where(
-            Agent.extension == op["extension"],
-            or_(Agent.status != op["status"], Agent.pause_reason.is_distinct_from(op["reason"])))
-            .values(**changed))  # an agent removed meanwhile: nothing
+        conn.execute(_statement("agent_status"), {
+            "_ext": op["extension"], "_status": op["status"], "_reason": op["reason"],
+            "status": op["status"], "pause_reason": op["reason"],
+            "status_since": _when(op["since"])})
         if op.get("missed") is not None:
-            session.execute(update(Agent).where(Agent.extension == op["extension"])
-                            .values(missed_in_a_row=op["missed"]))
+            conn.execute(_statement("agent_missed"), {"_ext": op["extension"],
+                                                      "missed_in_a_row": op["missed"]})
     elif kind == "recording":
         from control.crm.models import Interaction
 
-        session.execute(update(Call).where(Call.id == op["call_id"])
-                        .values(recording=op["path"]))
-        session.execute(update(Interaction).where(Interaction.call_id == op["call_id"])
-                        .values(recording=op["path"]))
+        conn.execute(update(Call).where(Call.id == op["call_id"])
+                     .values(recording=op["path"]))
+        conn.execute(update(Interaction).where(Interaction.call_id == op["call_id"])
+                     .values(recording=op["path"]))
     else:
         raise ValueError(f"unknown write {kind!r}")
 
