@@ -131,6 +131,14 @@ class CrmLink:
     def end_call(self, s: Session, call: dict[str, Any], close: bool = False) -> None:
         """The end of a call in ``s``: with ``close``, the calls row (``state``,
         ``ended_at``, ``recording`` of ``call``), then the CRM's records."""
+        if close and call.get("customer_id") is None and not call.get("task_id") \
+                and call["state"] != "callback":
+            # nothing for the CRM (an unknown caller, no task): the row only
+            fields = {"state": call["state"], "ended_at": call["ended_at"]}
+            if call.get("recording"):
+                fields["recording"] = call["recording"]
+            apply_op(s, {"op": "call", "id": call["id"], "fields": fields})
+            return
         if close:
             row = s.get(Call, call["id"])
             if row is not None:
