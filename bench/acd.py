@@ -751,9 +751,9 @@ async def run(args: argparse.Namespace) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     # up to where this 2-core machine runs out for both routers: the ceilings
-    parser.add_argument("--rates", default="5,10,20,40,60,80,100",
-                        help="offered calls/s, stepped up in order (default 5,10,20,40,60,80,"
-                        "100)")
+    parser.add_argument("--rates", default="5,10,20,40,50,60,70,80,100",
+                        help="offered calls/s, stepped up in order (default 5,10,20,40,50,60,"
+                        "70,80,100)")
     parser.add_argument("--step-s", type=float, default=15,
                         help="seconds of offered load per step (default 15)")
     parser.add_argument("--agents", type=int, default=0,

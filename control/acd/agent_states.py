@@ -112,13 +112,19 @@ class AgentStates:
 
     # -- the database's view -------------------------------------------------------------
 
-    def load(self, rows: list[dict[str, Any]], handled: dict[str, int],
+    def unknown(self, rows: list[dict[str, Any]]) -> bool:
+        """Rows name an agent not known here (created meanwhile)."""
+        return any(str(row["extension"]) not in self.agents for row in rows)
+
+    def load(self, rows: list[dict[str, Any]], handled: dict[str, int] | None,
              read_started: float) -> list[dict[str, Any]]:
         """Take the agents as the database has them (read from ``read_started``,
-        loop time): new agents, changed profiles, and states other processes
-        set. Returns the agents whose state changed that way."""
+        loop time): their states other processes set and, when the rows are
+        whole agents (``handled`` given: a roster read), new agents, changed
+        profiles and removed ones. Returns the agents whose state changed."""
         seen = set()
         changed = []
+        whole = handled is not None
         if self.call_log.settled:  # whatever was handed over is in the database
             self._unwritten.clear()
         for row in rows:
@@ -126,10 +132,12 @@ class AgentStates:
             seen.add(ext)
             mine = self.agents.get(ext)
             if mine is None:
-                self.agents[ext] = dict(row)
+                if whole:
+                    self.agents[ext] = dict(row)
                 continue
-            for key in ("id", "name", "skills", "languages"):
-                mine[key] = row[key]
+            if whole:
+                for key in ("id", "name", "skills", "languages"):
+                    mine[key] = row[key]
             keep = (self._changed.get(ext, -1.0) >= read_started or self._unwritten.get(ext)
                     or self.call_log.away or self.engaged(ext) is not None)
             if keep:
@@ -140,11 +148,12 @@ class AgentStates:
                             status_since=row["status_since"])
                 self._cancel_wrapup(ext)
                 changed.append(self._shown(mine))
-        for ext in list(self.agents):
-            if ext not in seen and self.engaged(ext) is None:
-                del self.agents[ext]
-                self._cancel_wrapup(ext)
-        self.calls_today = dict(handled)
+        if whole:
+            for ext in list(self.agents):
+                if ext not in seen and self.engaged(ext) is None:
+                    del self.agents[ext]
+                    self._cancel_wrapup(ext)
+            self.calls_today = dict(handled or {})
         return changed
 
     def _written(self, ops: list[dict[str, Any]]) -> None:

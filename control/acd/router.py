@@ -52,6 +52,7 @@ log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 TICK_S = 1.0
+ROSTER_EVERY_S = 30.0  # the whole roster (and calls answered today) at least this often
 
 
 class Router:
@@ -83,6 +84,8 @@ class Router:
         # calls over whose recording Asterisk has yet to close: call id -> agent
         self.recordings_pending: dict[str, str | None] = {}
         self._ticker: asyncio.Task[None] | None = None
+        self._roster_mark = -1  # the newest audited admin change seen
+        self._roster_read = float("-inf")  # loop time of the last whole read
         ari.handlers.append(self.on_event)
         ari.on_connect.append(self.reconcile)
 
@@ -109,17 +112,32 @@ class Router:
     async def reconcile(self) -> None:
         await reconcile.reconcile(self)
 
-    async def refresh(self) -> None:
+    async def refresh(self, whole: bool = True) -> None:
         """Queues and agents as the database has them now (changes made by the
-        CLI or another instance); kept as they were if it cannot answer."""
-        started = asyncio.get_running_loop().time()
+        CLI or another instance); kept as they were if it cannot answer.
+        ``whole=False`` (every second): the agents' states only, and the whole
+        roster again when an admin change of agents or queues was audited
+        since, an unknown agent appears, or every :data:`ROSTER_EVERY_S`."""
+        loop = asyncio.get_running_loop()
+        started = loop.time()
         try:
-            queues, agents, handled = await asyncio.to_thread(self.store.roster)
+            if not whole:
+                states, mark = await asyncio.to_thread(self.store.agent_states)
+                whole = (mark != self._roster_mark or self.agents.unknown(states)
+                         or started - self._roster_read >= ROSTER_EVERY_S)
+                self._roster_mark = mark
+            if whole:
+                queues, agents, handled = await asyncio.to_thread(self.store.roster)
+                self._roster_read = started
         except Exception as exc:
             log.debug("roster not refreshed, database away: %s", exc)
             return
-        self.queues.load(queues)
-        for agent in self.agents.load(agents, handled, started):
+        if whole:
+            self.queues.load(queues)
+            changed = self.agents.load(agents, handled, started)
+        else:
+            changed = self.agents.load(states, None, started)
+        for agent in changed:
             await self.notifier.agent_status_changed(agent, source="database")
             if agent["status"] == AgentStatus.AVAILABLE.value:
                 self.distributor.request()
@@ -130,7 +148,7 @@ class Router:
         while True:
             await asyncio.sleep(TICK_S)
             try:
-                await self.refresh()
+                await self.refresh(whole=False)
                 await self._waiting_callers()
                 if self.calls.waiting():
                     self.distributor.request()

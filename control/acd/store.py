@@ -22,6 +22,7 @@ from control.acd.models import (
 )
 from control.acd.scoring import Candidate
 from control.auth.audit import Actor
+from control.auth.models import AuditEntry
 from control.db import Database
 
 OPEN_STATES = (CallState.WAITING.value, CallState.RINGING.value, CallState.ANSWERED.value)
@@ -245,6 +246,21 @@ class AcdStore:
     def agents(self) -> list[dict[str, Any]]:
         with self.db.session() as s:
             return [a.as_dict() for a in s.scalars(select(Agent).order_by(Agent.extension))]
+
+    def agent_states(self) -> tuple[list[dict[str, Any]], int]:
+        """Every agent's state, and the newest audited change of an agent or a
+        queue (0: none): the cheap read the ACD makes every second; a new
+        mark means the whole roster must be read again."""
+        with self.db.engine.connect() as conn:
+            rows = [dict(r._mapping) for r in conn.execute(select(
+                Agent.extension, Agent.status, Agent.pause_reason, Agent.status_since,
+                Agent.missed_in_a_row))]
+            mark = conn.scalar(select(func.max(AuditEntry.id)).where(
+                AuditEntry.entity.in_(("agents", "queues")))) or 0
+        for row in rows:
+            if row["status_since"] is not None:
+                row["status_since"] = _aware(row["status_since"]).isoformat()
+        return rows, int(mark)
 
     def roster(self) -> tuple[list[dict[str, Any]], list[dict[str, Any]], dict[str, int]]:
         """Everything routing reads, in one transaction: the queues (with
