@@ -86,7 +86,8 @@ class Queue(Base):
     def weight(self, name: str) -> float:
         return float((self.weights or {}).get(name, DEFAULT_WEIGHTS[name]))
 
-    def as_dict(self) -> dict[str, object]:
+    def settings(self) -> dict[str, Any]:
+        """The queue without its members (routing reads those apart)."""
         return {
             "id": self.id, "name": self.name, "skills": list(self.skills or []),
             "language": self.language, "wrapup_s": self.wrapup_s,
@@ -96,9 +97,11 @@ class Queue(Base):
             "weights": {k: self.weight(k) for k in DEFAULT_WEIGHTS},
             "context_skills": dict(DEFAULT_CONTEXT_SKILLS if self.context_skills is None
                                    else self.context_skills),
-            "members": [{"extension": m.agent.extension, "penalty": m.penalty}
-                        for m in self.members],
         }
+
+    def as_dict(self) -> dict[str, object]:
+        return self.settings() | {"members": [{"extension": m.agent.extension,
+                                               "penalty": m.penalty} for m in self.members]}
 
 
 class QueueMember(Base):

@@ -10,7 +10,7 @@ from sqlalchemy import bindparam, func, or_, select, update
 from sqlalchemy import insert as insert_into
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, lazyload
 
 from control.acd.models import (
     Agent,
@@ -18,6 +18,7 @@ from control.acd.models import (
     Call,
     CallState,
     Queue,
+    QueueMember,
     RoutingDecision,
 )
 from control.acd.scoring import Candidate
@@ -268,16 +269,33 @@ class AcdStore:
         agent's calls answered today."""
         start_of_day = now().replace(hour=0, minute=0, second=0, microsecond=0)
         with self.db.session() as s:
-            queues = [q.as_dict() for q in s.scalars(select(Queue))]
-            agents = [a.as_dict() | {"skills": list(a.skills or []),
-                                     "languages": list(a.languages or []),
-                                     "missed_in_a_row": a.missed_in_a_row}
-                      for a in s.scalars(select(Agent))]
+            # members and agents as plain rows: a large roster read as ORM
+            # objects held the GIL long enough to delay routing
+            queues = {q.id: q.settings() for q in s.scalars(
+                select(Queue).options(lazyload(Queue.members)))}
+            members: dict[int, list[dict[str, Any]]] = {queue_id: [] for queue_id in queues}
+            for queue_id, ext, penalty in s.execute(
+                    select(QueueMember.queue_id, Agent.extension, QueueMember.penalty)
+                    .join(Agent, Agent.id == QueueMember.agent_id)):
+                members[queue_id].append({"extension": ext, "penalty": penalty})
+            for queue_id, queue in queues.items():
+                queue["members"] = members[queue_id]
+            agents = []
+            for row in s.execute(select(
+                    Agent.id, Agent.extension, Agent.name, Agent.skills, Agent.languages,
+                    Agent.status, Agent.pause_reason, Agent.status_since,
+                    Agent.missed_in_a_row)):
+                agent = dict(row._mapping)
+                agent["skills"] = list(agent["skills"] or [])
+                agent["languages"] = list(agent["languages"] or [])
+                since = agent["status_since"]
+                agent["status_since"] = _aware(since).isoformat() if since else None
+                agents.append(agent)
             handled = {str(k): int(v) for k, v in s.execute(
                 select(Call.agent_extension, func.count())
                 .where(Call.answered_at >= start_of_day, Call.agent_extension.is_not(None))
                 .group_by(Call.agent_extension)).all()}
-        return queues, agents, handled
+        return list(queues.values()), agents, handled
 
     # -- calls --------------------------------------------------------------
 
