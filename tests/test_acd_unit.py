@@ -43,6 +43,44 @@ def test_transitions_cover_every_state_and_forbid_nonsense() -> None:
     assert not allowed(S.PAUSED, S.WRAP_UP) or S.WRAP_UP in TRANSITIONS[S.PAUSED]
 
 
+# -- scoring, pure -----------------------------------------------------------------------
+
+
+def test_scoring_adds_each_preference_and_breaks_ties_by_idle_time() -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from control.acd.models import DEFAULT_WEIGHTS
+    from control.acd.scoring import CallNeeds, Candidate, explain, rank
+
+    t0 = datetime(2026, 12, 6, 9, 0, tzinfo=UTC)
+
+    def agent(ext: str, *, languages: tuple[str, ...] = (), skills: tuple[str, ...] = (),
+              today: int = 0, penalty: int = 0, idle_min: int = 0) -> Candidate:
+        return Candidate(ext, languages, skills, today, penalty, t0 - timedelta(minutes=idle_min))
+
+    weights = {k: float(v) for k, v in DEFAULT_WEIGHTS.items()}
+    needs = CallNeeds("en", ("auto", "claims"), previous_agent="1004")
+    ranked = rank([
+        agent("1001", languages=("es",), skills=("auto",)),             # 10
+        agent("1002", languages=("en",), skills=("auto", "claims")),    # 20 + 20 = 40
+        agent("1003", languages=("en",), skills=("auto", "claims"), today=3),  # 40 - 6
+        agent("1004", penalty=5),                                       # 50 - 5
+        agent("1005", languages=("en",), skills=("auto", "claims"), idle_min=5),  # 40, idle longer
+    ], needs, weights)
+    assert [s.extension for s in ranked] == ["1004", "1005", "1002", "1003", "1001"]
+    assert ranked[0].breakdown == {"previous_agent": 50.0, "penalty": -5.0}
+    assert ranked[3].breakdown == {"language": 20.0, "skills": 20.0, "calls_today": -6.0}
+    assert explain(ranked[0], ranked).startswith("1004 scored 45 (previous_agent +50, penalty -5)")
+    assert "next best 1005 at 40" in explain(ranked[0], ranked)
+    # per-queue weights: language worth more than the previous agent here
+    heavy = weights | {"language": 100.0}
+    assert rank([agent("1004"), agent("1002", languages=("en",))], needs,
+                heavy)[0].extension == "1002"
+    # a tie in score and idle time: the lowest extension
+    assert [s.extension for s in rank([agent("1009"), agent("1008")], CallNeeds("es", (), None),
+                                      weights)] == ["1008", "1009"]
+
+
 # -- lanes -----------------------------------------------------------------------------
 
 
