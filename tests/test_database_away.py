@@ -11,10 +11,8 @@ states) appear once the database is back: nothing is lost, nothing waited.
 from __future__ import annotations
 
 import asyncio
-import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
-from pathlib import Path
 
 import pytest
 
@@ -28,20 +26,8 @@ from tests.harness.crm import (
 )
 from tests.harness.rtp import RtpEndpoint
 from tests.test_acd import add_agent, agent_phones, calls, rows, setup_queue, wait_until
+from tests.test_acd_resilience import database_locked
 from tests.test_calls import TRUNK_IP, caller
-
-
-@contextmanager
-def sqlite_locked(stack: StackUnderTest) -> Iterator[None]:
-    """Another process holds the write lock; reads go on (WAL)."""
-    path = Path(stack.settings.database_url.split("///", 1)[1])
-    conn = sqlite3.connect(path, timeout=5, isolation_level=None)
-    try:
-        conn.execute("BEGIN EXCLUSIVE")
-        yield
-    finally:
-        conn.execute("ROLLBACK")
-        conn.close()
 
 
 async def _first_audio(rtp: RtpEndpoint, timeout: float) -> float | None:
@@ -107,7 +93,7 @@ async def test_sqlite_locked_new_caller_hears_music_and_reaches_an_agent(
     setup_queue(stack, "autos", "+34910000041", "1002", "--wrapup", "1")
     await asyncio.sleep(1.5)  # the ACD's roster holds the new queue and agent
     number = await _caller_reaches_agent_with_database_away(
-        stack, "+34910000041", sqlite_locked(stack))
+        stack, "+34910000041", database_locked(stack))
     await _rows_written(stack, number)
 
 
