@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 from control.acd import distribution, supervision
 from control.acd.calls import LiveCall
 from control.acd.models import AgentStatus, CallState
+from control.acd.needs import resolve as resolve_needs
 from control.acd.queue_book import LOOKUP_BOUND_S
 from control.acd.store import now
 from control.errors import Conflict
@@ -59,15 +60,14 @@ async def caller_arrives(acd: Router, channel: dict[str, Any], args: list[str]) 
         await acd.ari.request_quietly("DELETE", f"/channels/{chan_id}/moh")
         await acd.ari.request_quietly("POST", f"/channels/{chan_id}/continue")
         return
-    ivr_language = args[1][:2] if len(args) > 1 and args[1] else ""
-    ivr_skills = tuple(s for s in (args[2].split("|") if len(args) > 2 else []) if s)
     priority = int(args[3]) if len(args) > 3 and args[3].lstrip("-").isdigit() else 0
     number = channel.get("caller", {}).get("number", "")
     customer_id, previous_agent, vip, context = await _lookup(
         acd, number, int(args[4]) if len(args) > 4 and args[4].isdigit() else None)
     if vip:
         priority += 10  # VIP segment first, then wait time
-    needs = acd.needs_of(queue, ivr_language, ivr_skills, context)
+    # what the caller needs: the IVR's choice, else the customer's file, else the queue
+    needs = resolve_needs(args[1:3], context, queue).as_dict()
     language = needs["language"]["value"]
     skills = tuple(s["skill"] for s in needs["skills"])
     call = LiveCall(id=call_id, queue=queue_name, caller_channel=chan_id, caller_number=number,

@@ -40,7 +40,6 @@ from control.acd.customers import CrmLink
 from control.acd.distribution import Distributor
 from control.acd.lanes import Lanes
 from control.acd.models import AgentStatus
-from control.acd.needs import resolve
 from control.acd.notifier import AcdNotifier
 from control.acd.outbound import Dialer
 from control.acd.queue_book import QueueBook
@@ -182,12 +181,6 @@ class Router:
             minutes = max(1, round(position * aht / staffed / 60))
             self.lanes.submit(call.id, partial(lifecycle.announce_position, self, call,
                                                position, minutes), "announcement")
-
-    # -- what the caller needs ----------------------------------------------------------
-
-    def needs_of(self, queue: dict[str, Any], ivr_language: str, ivr_skills: tuple[str, ...],
-                 context: dict[str, Any]) -> dict[str, Any]:
-        return resolve([ivr_language, "|".join(ivr_skills)], context, queue).as_dict()
 
     # -- agents' states (API, feature codes) -----------------------------------------------
 
