@@ -237,14 +237,21 @@ async def test_a_slow_crm_lookup_is_bounded_and_delays_no_other_call(
 
 
 async def test_missed_rings_pause_the_agent_and_a_pause_during_a_call_waits(
-        acd: tuple[Router, FakeAri, Database]) -> None:
+        acd: tuple[Router, FakeAri, Database], monkeypatch: pytest.MonkeyPatch) -> None:
+    from control.acd import distribution
+
+    monkeypatch.setattr(distribution, "RETRY_S", 0.5)
     router, ari, _db = acd
     await _available(router, "1001")
     ari.caller_arrives("chan-1", "ventas")
     rung = await ari.wait_rung(1)
-    # no answer: the agent's leg ends; a miss (max_misses 2: still available)
+    # no answer: the agent's leg ends; a miss (max_misses 2: still available),
+    # and the only agent is offered the caller again after the retry pause
+    loop = asyncio.get_running_loop()
+    missed_at = loop.time()
     ari.hangs_up(rung[0]["channelId"])
-    rung = await ari.wait_rung(2)
+    rung = await ari.wait_rung(2, timeout=3.0)
+    assert loop.time() - missed_at >= 0.5
     assert router.agents.get("1001")["missed_in_a_row"] == 1  # type: ignore[index]
     ari.hangs_up(rung[1]["channelId"])
     for _ in range(100):
@@ -254,7 +261,7 @@ async def test_missed_rings_pause_the_agent_and_a_pause_during_a_call_waits(
     assert router.agents.get("1001")["pause_reason"] == "missed_calls"  # type: ignore[index]
     # back, answers, asks for a pause during the call: taken after wrap-up
     await _available(router, "1001")
-    rung = await ari.wait_rung(3)
+    rung = await ari.wait_rung(3, timeout=3.0)
     ari.answers(rung[2]["channelId"], rung[2]["appArgs"].split(",")[1])
     for _ in range(100):
         if router.agents.status("1001") == "on_call":

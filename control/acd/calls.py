@@ -59,6 +59,7 @@ class LiveCall:
     dial_caller_id: str | None = None
     needs: dict[str, Any] = field(default_factory=dict)  # the needs and their sources
     recording: str | None = None  # the live recording's name, while it runs
+    ring_ended: float = 0.0  # loop time an agent's ring last ended unanswered
 
     @property
     def queued(self) -> bool:

@@ -32,6 +32,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 RING_CHECK_GRACE_S = 3  # after the ring timeout: a hang-up ARI never told is noticed
+RETRY_S = 5.0  # before the agents who missed a caller are offered it again
 
 
 class Distributor:
@@ -71,9 +72,11 @@ class Distributor:
             if queue is None:
                 continue
             candidates = self.candidates(queue, call)
-            if not candidates and call.tried:
-                # every free agent was tried once: a new round, as app_queue does,
-                # rather than a caller waiting for an agent who missed one ring
+            if not candidates and call.tried and \
+                    asyncio.get_running_loop().time() - call.ring_ended >= RETRY_S:
+                # every free agent was tried once: a new round after a pause, as
+                # app_queue's retry, rather than a caller waiting for an agent
+                # who missed one ring (the ticker wakes routing every second)
                 call.tried = set()
                 candidates = self.candidates(queue, call)
             if not candidates:
@@ -163,6 +166,7 @@ async def ring_failed(acd: Router, call: LiveCall, extension: str, miss: bool = 
     acd.calls.unlink(call.agent_channel)
     call.ringing_agent = None
     call.agent_channel = None
+    call.ring_ended = asyncio.get_running_loop().time()
     queue = acd.queues.get(call.queue)
     await acd.agents.missed(extension, int(queue["max_misses"]) if queue else 2, counts=miss)
     if not call.ended:
