@@ -116,8 +116,10 @@ async def test_password_guesser_is_banned_while_agents_keep_working(
                             auth=("1002", "luis-secret-2"), from_user="1002").run()
         assert call.returncode == 0, call.output
         assert (await phone.wait(timeout=15)).returncode == 0
-        # lifting the ban (htable.delete) lets the address in again
-        stack.kamcmd("htable.delete", "ipban", GUESSER_IP)
+        # ops see the ban, and lifting it (htable.delete) lets the address in again
+        assert f"address {GUESSER_IP}  auth" in stack.aitcomms("edge", "bans").stdout
+        stack.aitcomms("edge", "unban", GUESSER_IP)
+        assert GUESSER_IP not in stack.aitcomms("edge", "bans").stdout
         assert (await guess(stack, GUESSER_IP, "1001", "ana-secret-1",
                             expect=200)).successful == 1
     finally:
@@ -136,6 +138,7 @@ async def test_guessing_one_user_from_many_addresses_locks_that_user(
         result = await guess(stack, ip, "1001", "wrong-pass", calls=AUTH_FAILURES, rate=5)
         assert result.successful == AUTH_FAILURES, result.output
     assert "1001" in stack.kamcmd("htable.dump", "userban")
+    assert "user 1001  guessed" in stack.aitcomms("edge", "bans").stdout
     # a new address gets the wrong-password answer even with the right one
     locked = await guess(stack, STRANGER_IP, "1001", "ana-secret-1", expect=403)
     assert locked.successful == 1, locked.output
