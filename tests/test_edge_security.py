@@ -18,6 +18,8 @@ from pathlib import Path
 
 import pytest
 
+from control.provisioning import render
+from control.settings import EdgeGuard, Settings
 from tests.conftest import ROOT, StackUnderTest
 from tests.harness.ports import sip_port
 from tests.harness.rtp import RtpEndpoint
@@ -58,6 +60,28 @@ async def guess(stack: StackUnderTest, ip: str, ext: str, password: str, *,
 async def options(stack: StackUnderTest, ip: str, user_agent: str) -> SippResult:
     return await Sipp(scenario("options", ua=user_agent), stack.sip_target, local_ip=ip,
                       local_port=sip_port(ip), timeout_s=10).run()
+
+
+def test_edge_settings_are_rendered_into_a_valid_config(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AITCOMMS_EDGE_AUTH_FAILURES", "5")
+    monkeypatch.setenv("AITCOMMS_EDGE_TRUST_S", "120")
+    edge = EdgeGuard.from_env()
+    assert (edge.auth_failures, edge.trust_s, edge.auth_ban_s) == (5, 120, 900)
+    settings = Settings(var_dir=tmp_path / "var", rootfs=tmp_path / "rootfs", edge=edge)
+    data = render.StackData([], [], [], [], [])
+    files = render.render_all(settings, {"AMI_PASSWORD": "a", "ARI_PASSWORD": "b",
+                                         "JWT_SECRET": "c"}, data)
+    render.write(files)
+    cfg = settings.kamailio_dir / "kamailio.cfg"
+    text = cfg.read_text()
+    assert "#!define AUTH_FAILURES 5\n" in text
+    assert "trusted=>size=10;autoexpire=120;" in text
+    proc = subprocess.run(["kamailio", "-c", "-f", str(cfg)], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    monkeypatch.setenv("AITCOMMS_EDGE_AUTH_BAN_S", "0")
+    with pytest.raises(SystemExit, match="AITCOMMS_EDGE_AUTH_BAN_S"):
+        EdgeGuard.from_env()
 
 
 def add_agents(stack: StackUnderTest, extensions: list[str]) -> None:
