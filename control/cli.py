@@ -502,6 +502,42 @@ def cmd_dialplan_rollback(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def _htable_entries(dump: str) -> list[dict[str, str]]:
+    """The items of ``kamcmd htable.dump`` output (name, value, expires)."""
+    entries: list[dict[str, str]] = []
+    for line in dump.splitlines():
+        key, sep, value = line.strip().partition(":")
+        if not sep:
+            continue
+        if key == "name":
+            entries.append({"name": value.strip()})
+        elif key in ("value", "expires") and entries:
+            entries[-1][key] = value.strip()
+    return entries
+
+
+def cmd_edge_bans(settings: Settings, _args: argparse.Namespace) -> int:
+    stack = Stack(settings)
+    for table, what in (("ipban", "address"), ("userban", "user")):
+        for entry in _htable_entries(stack.kamailio_rpc("htable.dump", table)):
+            reason = entry.get("value", "") if table == "ipban" else (
+                "guessed, last from " + entry.get("value", "?"))
+            print(f"{what} {entry['name']}  {reason}  {entry.get('expires', '?')} s left")
+    return 0
+
+
+def cmd_edge_unban(settings: Settings, args: argparse.Namespace) -> int:
+    """Lift the ban of an address or the lock of a user, and forget their
+    failed digests (or the next failure bans again at once)."""
+    stack = Stack(settings)
+    key = f"s:{args.target}"  # kamcmd reads digits as a number
+    for table, name in (("ipban", key), ("userban", key), ("authfail", f"ip:{args.target}"),
+                        ("authfail", f"user:{args.target}")):
+        stack.kamailio_rpc("htable.delete", table, name)
+    print(f"{args.target}: not banned")
+    return 0
+
+
 def cmd_dialplan_simulate(settings: Settings, args: argparse.Namespace) -> int:
     from control.ivr.simulate import check_call, parse_at, simulate
     from control.provisioning import render
@@ -641,6 +677,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--to", required=True, help="ext:EXTENSION, queue:NAME or ivr:NAME")
     p = add("remove", cmd_did_remove, "stop routing an incoming number", did)
     p.add_argument("number", help="E.164, e.g. +34910000001")
+
+    edge = sub.add_parser("edge", help="the SIP edge's guard").add_subparsers(
+        dest="edge_command", required=True)
+    add("bans", cmd_edge_bans, "addresses banned (flood, password guessing) and users locked "
+                               "(password guessing), with the seconds left", edge)
+    p = add("unban", cmd_edge_unban, "lift the ban of an address or the lock of a user now",
+            edge)
+    p.add_argument("target", metavar="ADDRESS|USER")
 
     dp = sub.add_parser("dialplan", help="the dialplan as versioned config").add_subparsers(
         dest="dialplan_command", required=True)

@@ -70,11 +70,46 @@ class Ports:
 
 
 @dataclass(frozen=True)
+class EdgeGuard:
+    """Kamailio's guard against floods, password guessing and scanners
+    (rendered into kamailio.cfg; see README "The edge against brute force")."""
+
+    # flood (pike): more than flood_requests requests within flood_window_s
+    # from one address that has not authenticated recently bans it flood_ban_s
+    flood_window_s: int = 2
+    flood_requests: int = 30
+    flood_ban_s: int = 60
+    # failed digests (wrong password, unknown user) counted within
+    # auth_window_s: auth_failures from one address ban it auth_ban_s;
+    # user_failures for one user name lock that user out for auth_ban_s
+    # (except where it authenticated recently)
+    auth_window_s: int = 300
+    auth_failures: int = 10
+    user_failures: int = 20
+    auth_ban_s: int = 900
+    # an address (and user@address) that authenticated successfully is
+    # trusted this long (refreshed by every success): no flood guard, no
+    # address ban. An hour covers a phone's re-registration (max_expires).
+    trust_s: int = 3600
+
+    @classmethod
+    def from_env(cls) -> EdgeGuard:
+        values = {}
+        for name, f in cls.__dataclass_fields__.items():
+            values[name] = _env_int(f"AITCOMMS_EDGE_{name.upper()}", int(f.default))  # type: ignore[arg-type]
+        for name, value in values.items():
+            if value < 1:
+                raise SystemExit(f"AITCOMMS_EDGE_{name.upper()}={value}: expected 1 or more")
+        return cls(**values)
+
+
+@dataclass(frozen=True)
 class Settings:
     root: Path = PROJECT_ROOT
     var_dir: Path = PROJECT_ROOT / "var"
     rootfs: Path = Path("/var/lib/aitcomms/asterisk-rootfs")
     ports: Ports = field(default_factory=Ports)
+    edge: EdgeGuard = field(default_factory=EdgeGuard)
     # Address SIP and media are offered on. Loopback by default: set it to the
     # LAN or public address to let desk phones and browsers elsewhere in.
     public_ip: str = "127.0.0.1"
@@ -98,6 +133,7 @@ class Settings:
             var_dir=var_dir,
             rootfs=Path(os.environ.get("AITCOMMS_ROOTFS", "/var/lib/aitcomms/asterisk-rootfs")),
             ports=Ports.from_env(),
+            edge=EdgeGuard.from_env(),
             public_ip=os.environ.get("AITCOMMS_PUBLIC_IP", "127.0.0.1"),
             sip_domain=os.environ.get("AITCOMMS_SIP_DOMAIN", "aitcomms.local"),
             database_url_env=os.environ.get("DATABASE_URL") or None,

@@ -169,9 +169,8 @@ def _context(settings: Settings, secrets: Mapping[str, str], data: StackData) ->
         "listen_ips": listen_ips,
         "tls_cfg": str(settings.kamailio_dir / "tls.cfg"),
         "tls_dir": str(settings.tls_dir),
-        # A source sending more than `requests` SIP requests within `window`
-        # seconds is banned for `ban` seconds.
-        "flood": {"window": 2, "requests": 30, "ban": 60},
+        # the edge's flood guard, failed-digest counters, bans and trust
+        "edge": settings.edge,
     }
 
 
