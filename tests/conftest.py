@@ -152,7 +152,8 @@ def clean_stack(stack: StackUnderTest) -> Iterator[StackUnderTest]:
     stack.aitcomms("apply")
     for ext in extensions:
         stack.kamcmd("ul.rm", "location", ext)
-    stack.kamcmd("htable.flush", "ipban")
+    for table in ("ipban", "authfail", "userban", "trusted"):  # the edge's memory
+        stack.kamcmd("htable.flush", table)
 
 
 # -- the database of the API and CRM tests, on each backend ----------------------------
