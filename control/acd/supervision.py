@@ -35,10 +35,9 @@ async def supervise(acd: Router, call_id: str, mode: str, extension: str) -> str
     if call is None or not call.answered or not call.agent_channel:
         raise NotFound("call in progress", call_id, "call_id")
     channel = f"sup-{uuid.uuid4().hex[:16]}"
-    await acd.ari.request(
-        "POST", "/channels", endpoint=f"PJSIP/agent-{extension}", app=acd.ari.app,
-        appArgs=f"supervisor,{call_id},{mode}", channelId=channel, timeout=30,
-        callerId=f"{mode} {call.caller_number}")
+    await acd.ari.originate(endpoint=f"PJSIP/agent-{extension}", channel_id=channel,
+                            app_args=f"supervisor,{call_id},{mode}", ring_s=30,
+                            caller_id=f"{mode} {call.caller_number}")
     return channel
 
 
