@@ -73,7 +73,9 @@ def _first_admin(settings: Settings) -> str | None:
 def cmd_up(settings: Settings, _args: argparse.Namespace) -> int:
     stack = Stack(settings)
     stack.up()
-    _print_status(stack)
+    if not _print_status(stack):  # it came up, and something is down again already
+        print("\nAIT-COMMS is not fully up: see `why not` above and var/log/.", file=sys.stderr)
+        return 3
     password = _first_admin(settings)
     if password:
         print(f"\nFirst admin: admin@aitcomms.local, password (shown once): {password}")
