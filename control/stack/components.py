@@ -198,7 +198,8 @@ def supervisor_component(settings: Settings) -> Component:
     file once it holds the stack's supervisor lock."""
     return Component(
         name="supervisor",
-        argv=[sys.executable, "-m", "control", "supervise"],
+        # `aitcomms supervise` without the CLI's imports
+        argv=[sys.executable, "-m", "control.stack.supervisor"],
         ports=[],
         pid_file=settings.run_dir / "supervisor.pid",
         log_file=settings.log_dir / "supervisor.log",
