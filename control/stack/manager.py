@@ -106,10 +106,21 @@ class Stack:
         sup_pid = self.supervisor.pid()
         if sup_pid is None:
             self.supervisor.spawn()
+            self._wait_for_supervisor()
         else:
             os.kill(sup_pid, signal.SIGHUP)  # retry what it may have given up on
         for comp in self.components:
             self._wait_up(comp, timeout, began)
+
+    def _wait_for_supervisor(self, timeout: float = 15.0) -> None:
+        deadline = time.monotonic() + timeout
+        while self.supervisor.pid() is None:
+            if time.monotonic() > deadline:
+                raise StackError(
+                    "the supervisor did not start: "
+                    f"{last_error_line(self.supervisor.log_file)}\n"
+                    f"  log: {self.supervisor.log_file}")
+            time.sleep(0.1)
 
     def _wait_up(self, comp: Component, timeout: float, began: float) -> None:
         deadline = time.monotonic() + timeout
