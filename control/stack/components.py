@@ -33,8 +33,9 @@ class Component:
     ports: list[tuple[str, int]]  # (protocol, port) it must listen on, on 127.0.0.1
     pid_file: Path
     log_file: Path
-    # Kamailio daemonises itself and writes its own pid file; the others are
-    # ours to record.
+    # Kamailio writes its own pid file (with -DD -E the process started stays
+    # its main one here, but calls setsid; the supervisor copes with a fork
+    # too); the others' pids are ours to record.
     writes_own_pid: bool = False
     env: dict[str, str] = field(default_factory=dict)
     prepare: Callable[[], None] | None = None
