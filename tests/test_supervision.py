@@ -38,7 +38,7 @@ from tests.conftest import (
 )
 from tests.harness.ami import Ami
 from tests.harness.rtp import RtpEndpoint
-from tests.test_acd import _health, add_agent, agent_phones, wait_until
+from tests.test_acd import _health, add_agent, agent_phones, api, calls, wait_until
 from tests.test_calls import TRUNK_IP, caller
 
 # -- the back-off policy ----------------------------------------------------------
@@ -251,6 +251,49 @@ async def test_killed_daemon_is_back_within_10_s_and_the_next_call_works(
     if name in ("asterisk", "control"):
         # routed by the control plane over ARI: its Stasis app is subscribed again
         await _queue_call_reaches_the_agent(stack)
+
+
+async def test_asterisk_killed_mid_call_comes_back_and_the_acd_goes_on(
+        own_stack: StackUnderTest) -> None:
+    """The issue's case: the control plane closes the call that died with
+    Asterisk and frees its agent; Asterisk is back by itself; the next caller
+    to the queue reaches that agent."""
+    stack = own_stack
+    number = "34600333222"
+    async with agent_phones(stack, AGENT) as phones, \
+            Ami(stack.port("ami"), stack.secret("AMI_PASSWORD")) as ami:
+        rtp = await RtpEndpoint.open(TRUNK_IP)
+        call = caller(stack, QUEUE_DID, rtp, call_ms=60000, from_user=number)
+        try:
+            await call.start()
+            assert await ami.wait_for(
+                lambda: ami.bridge_holding(f"PJSIP/agent-{AGENT}-", size=2), 10)
+            killed = time.monotonic()
+            os.kill(int((stack.var_dir / "run" / "asterisk.pid").read_text()), signal.SIGKILL)
+            assert await wait_until(lambda: not _up(stack, "asterisk"), 5)
+            assert await wait_until(lambda: _up(stack, "asterisk"), 10)
+            back = time.monotonic() - killed
+            assert await wait_until(lambda: _health(stack) == "ok", 20)
+            print(f"\nasterisk killed mid-call: back in {back:.1f} s, the control plane "
+                  f"healthy again {time.monotonic() - killed:.1f} s after the kill")
+        finally:
+            call.kill()
+            rtp.close()
+            phones[AGENT].sipp.kill()
+
+    def closed() -> bool:
+        rows = [c for c in calls(stack) if number in c["caller_number"]]
+        return bool(rows) and all(c["state"] != "answered" for c in rows)
+
+    assert await wait_until(closed, 15), [c["state"] for c in calls(stack)]
+    assert await wait_until(lambda: _agent_status(stack) == "available", 15), \
+        _agent_status(stack)
+    await _queue_call_reaches_the_agent(stack)
+
+
+def _agent_status(stack: StackUnderTest) -> str:
+    agents = api(stack, "/api/v1/agents")["agents"]
+    return str(next(a["status"] for a in agents if a["extension"] == AGENT))
 
 
 def test_down_stops_everything_and_nothing_restarts(own_stack: StackUnderTest) -> None:
