@@ -104,9 +104,9 @@ def _print_status(stack: Stack) -> bool:
         restarts = "-" if r.restarts is None else str(r.restarts)
         print(f"{r.name:<10} {'up' if r.up else 'DOWN':<5} {r.pid or '-':>7}  {r.ports:<42} "
               f"{restarts:>8}  {r.last_exit or '-':<38} {r.reason}".rstrip())
-    sup_pid, line = stack.supervisor_status()
+    supervised, line = stack.supervisor_status()
     print(line, file=sys.stderr)
-    return all(r.up for r in rows) and sup_pid is not None
+    return all(r.up for r in rows) and supervised
 
 
 def cmd_status(settings: Settings, _args: argparse.Namespace) -> int:

@@ -99,7 +99,16 @@ class Stack:
 
     # -- lifecycle ----------------------------------------------------------
 
+    @staticmethod
+    def under_systemd() -> bool:
+        """The units of deploy/systemd run this stack (their environment file
+        sets AITCOMMS_SUPERVISOR=systemd): ``up``/``down`` would fight them."""
+        return os.environ.get("AITCOMMS_SUPERVISOR") == "systemd"
+
     def up(self, timeout: float = 60.0) -> None:
+        if self.under_systemd():
+            raise StackError("this stack runs under systemd (AITCOMMS_SUPERVISOR=systemd): "
+                             "systemctl start aitcomms.target")
         db = self.prepare()
         db.dispose()
         began = time.time()
@@ -148,6 +157,9 @@ class Stack:
         )
 
     def down(self) -> None:
+        if self.under_systemd():
+            raise StackError("this stack runs under systemd (AITCOMMS_SUPERVISOR=systemd): "
+                             "systemctl stop aitcomms.target")
         # the supervisor first: it would restart what is stopped next
         self.supervisor.stop(timeout=15.0)
         for comp in reversed(self.components):
@@ -185,13 +197,15 @@ class Stack:
                 last_exit=rec.last_exit.describe() if rec and rec.last_exit else ""))
         return out
 
-    def supervisor_status(self) -> tuple[int | None, str]:
-        """(pid, a line for ops) of the stack's supervisor."""
+    def supervisor_status(self) -> tuple[bool, str]:
+        """(running, a line for ops) of whatever restarts the stack's daemons."""
+        if self.under_systemd():
+            return True, "supervisor: systemd (deploy/systemd): systemctl status 'aitcomms-*'"
         pid = self.supervisor.pid()
         if pid is None:
-            return None, ("supervisor: NOT RUNNING: nothing restarts a daemon that dies "
-                          "(`aitcomms up` starts it)")
-        return pid, f"supervisor: up (pid {pid}), restarts any daemon that dies"
+            return False, ("supervisor: NOT RUNNING: nothing restarts a daemon that dies "
+                           "(`aitcomms up` starts it)")
+        return True, f"supervisor: up (pid {pid}), restarts any daemon that dies"
 
     # -- applying config changes -------------------------------------------
 

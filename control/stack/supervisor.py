@@ -29,6 +29,7 @@ touching the daemons, so ``down`` can stop them without a race; SIGHUP
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import fcntl
 import logging
@@ -61,7 +62,9 @@ class Watch:
     comp: Component
     record: ComponentRecord = field(default_factory=ComponentRecord)
     pid: int | None = None  # the daemon (Kamailio: its main process)
-    launcher: int | None = None  # what was spawned, until it is reaped (Kamailio)
+    # what was spawned when the pid file may name another process (Kamailio),
+    # until it is reaped or turns out to be the daemon itself
+    launcher: int | None = None
     ours: bool = True  # our child: its exit status will be reaped here
     started: float = 0.0  # monotonic
     restart_at: float = 0.0  # monotonic, in back-off
@@ -112,8 +115,9 @@ class Supervisor:
             self._finish_starts()
         finally:
             self._write_state(force=True)
-            if pid_file.read_text().strip() == str(os.getpid()):
-                pid_file.unlink(missing_ok=True)
+            with contextlib.suppress(OSError):
+                if pid_file.read_text().strip() == str(os.getpid()):
+                    pid_file.unlink()
             log.info("supervisor stopped; daemons left as they are")
         return 0
 
