@@ -73,7 +73,9 @@ def _first_admin(settings: Settings) -> str | None:
 def cmd_up(settings: Settings, _args: argparse.Namespace) -> int:
     stack = Stack(settings)
     stack.up()
-    _print_status(stack)
+    if not _print_status(stack):  # it came up, and something is down again already
+        print("\nAIT-COMMS is not fully up: see `why not` above and var/log/.", file=sys.stderr)
+        return 3
     password = _first_admin(settings)
     if password:
         print(f"\nFirst admin: admin@aitcomms.local, password (shown once): {password}")
@@ -93,16 +95,33 @@ def cmd_down(settings: Settings, _args: argparse.Namespace) -> int:
 
 
 def _print_status(stack: Stack) -> bool:
+    """One line per component (nothing else on stdout: scripts key lines by
+    their first word); the supervisor's own line goes to stderr."""
     rows = stack.status()
-    print(f"{'component':<10} {'state':<5} {'pid':>7}  {'ports':<32} why not")
+    print(f"{'component':<10} {'state':<5} {'pid':>7}  {'ports':<42} {'restarts':>8}  "
+          f"{'last exit':<38} why not")
     for r in rows:
-        print(f"{r.name:<10} {'up' if r.up else 'DOWN':<5} {r.pid or '-':>7}  {r.ports:<32} "
-              f"{r.reason}")
-    return all(r.up for r in rows)
+        restarts = "-" if r.restarts is None else str(r.restarts)
+        print(f"{r.name:<10} {'up' if r.up else 'DOWN':<5} {r.pid or '-':>7}  {r.ports:<42} "
+              f"{restarts:>8}  {r.last_exit or '-':<38} {r.reason}".rstrip())
+    supervised, line = stack.supervisor_status()
+    print(line, file=sys.stderr)
+    return all(r.up for r in rows) and supervised
 
 
 def cmd_status(settings: Settings, _args: argparse.Namespace) -> int:
     return 0 if _print_status(Stack(settings)) else 3
+
+
+def cmd_supervise(settings: Settings, _args: argparse.Namespace) -> int:
+    from control.stack.supervisor import supervise
+
+    return supervise(settings)
+
+
+def cmd_exec(settings: Settings, args: argparse.Namespace) -> int:
+    Stack(settings).component(args.component).exec()
+    return 1  # exec only returns by raising
 
 
 def cmd_serve(settings: Settings, _args: argparse.Namespace) -> int:
@@ -565,6 +584,11 @@ def build_parser() -> argparse.ArgumentParser:
     add("down", cmd_down, "stop the whole stack")
     add("status", cmd_status, "each component: up or down, pid, ports, and why not")
     add("serve", cmd_serve, "run the control plane in the foreground (used by `up`)")
+    add("supervise", cmd_supervise, "run the stack's supervisor in the foreground (used by "
+                                    "`up`): starts the daemons, restarts any that dies")
+    p = add("exec", cmd_exec, "become one component in the foreground, as the supervisor "
+                              "starts it (systemd units: deploy/systemd/)")
+    p.add_argument("component", choices=["asterisk", "rtpengine", "kamailio", "control"])
     add("render", cmd_render, "set up secrets, schema and certificate; render every config")
     add("apply", cmd_apply, "render configs from the database and reload the running stack")
 

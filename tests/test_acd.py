@@ -345,7 +345,11 @@ async def test_control_plane_dies_mid_call_and_comes_back(clean_stack: StackUnde
         before = await ami.wait_for(bridge_of_two, timeout=10)
         assert any(c.startswith("PJSIP/agent-1002-") for c in before)
 
-        # the control plane dies
+        # the control plane dies and stays down a while: its supervisor, which
+        # would restart it within seconds (tests/test_supervision.py), is stopped
+        supervisor = stack.var_dir / "run" / "supervisor.pid"
+        os.kill(int(supervisor.read_text()), signal.SIGTERM)
+        assert await wait_until(lambda: not supervisor.exists(), 5)
         os.kill(int(control.read_text()), signal.SIGKILL)
         await asyncio.sleep(3)
         assert await bridge_of_two() == before, "the call did not survive the control plane"

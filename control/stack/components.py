@@ -1,8 +1,15 @@
 """The processes of one stack and how to start, stop and check each.
 
-Each component runs detached (its own session) with a pid file in var/run and
-its output in var/log, so ``aitcomms up`` returns while the stack keeps running
-and ``aitcomms status`` can tell, for each, whether it is up and why not.
+Each component runs detached (its own session, so its own process group) with
+a pid file in var/run and its output in var/log, so ``aitcomms up`` returns
+while the stack keeps running and ``aitcomms status`` can tell, for each,
+whether it is up and why not. The stack's supervisor (``supervisor.py``)
+starts them with ``spawn`` and restarts them when they die.
+
+Stopping signals the whole process group: Kamailio's workers outlive a
+killed main process and keep its ports, so a restart or ``down`` that only
+signalled the main pid would leave them behind (and the next Kamailio could
+not bind).
 """
 
 from __future__ import annotations
@@ -10,7 +17,6 @@ from __future__ import annotations
 import os
 import signal
 import socket
-import subprocess
 import sys
 import time
 from collections.abc import Callable
@@ -27,8 +33,9 @@ class Component:
     ports: list[tuple[str, int]]  # (protocol, port) it must listen on, on 127.0.0.1
     pid_file: Path
     log_file: Path
-    # Kamailio daemonises itself and writes its own pid file; the others are
-    # ours to record.
+    # Kamailio writes its own pid file (with -DD -E the process started stays
+    # its main one here, but calls setsid; the supervisor copes with a fork
+    # too); the others' pids are ours to record.
     writes_own_pid: bool = False
     env: dict[str, str] = field(default_factory=dict)
     prepare: Callable[[], None] | None = None
@@ -68,27 +75,55 @@ class Component:
             return False, f"running (pid {pid}) but not listening on {', '.join(closed)}"
         return True, ""
 
-    def start(self) -> None:
-        if self.pid() is not None:
-            return
+    def spawn(self) -> int:
+        """Start it detached and return the pid of the process started (for
+        Kamailio the launcher, which exits once its main process has forked and
+        written the pid file). ``posix_spawn`` rather than ``subprocess``: the
+        supervisor reaps every child itself, and Popen objects would reap (and
+        hide) exit statuses of their own."""
         if self.prepare:
             self.prepare()
         self.pid_file.parent.mkdir(parents=True, exist_ok=True)
         self.log_file.parent.mkdir(parents=True, exist_ok=True)
         self.pid_file.unlink(missing_ok=True)
-        log = open(self.log_file, "ab")  # noqa: SIM115 - handed to the child
-        env = {**os.environ, **self.env}
-        proc = subprocess.Popen(
-            self.argv, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-            start_new_session=True, env=env, close_fds=True,
+        pid = os.posix_spawnp(
+            self.argv[0], self.argv, {**os.environ, **self.env},
+            file_actions=[
+                (os.POSIX_SPAWN_OPEN, 0, os.devnull, os.O_RDONLY, 0),
+                (os.POSIX_SPAWN_OPEN, 1, str(self.log_file),
+                 os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644),
+                (os.POSIX_SPAWN_DUP2, 1, 2),
+            ],
+            setsid=True,
         )
-        log.close()
         if not self.writes_own_pid:
-            self.pid_file.write_text(f"{proc.pid}\n")
+            self.pid_file.write_text(f"{pid}\n")
+        return pid
+
+    def exec(self) -> None:
+        """Become the component, in the foreground (systemd units): same
+        command and environment as ``spawn``, output to the caller's."""
+        if self.prepare:
+            self.prepare()
+        self.pid_file.parent.mkdir(parents=True, exist_ok=True)
+        if not self.writes_own_pid:
+            self.pid_file.write_text(f"{os.getpid()}\n")
+        os.execvpe(self.argv[0], self.argv, {**os.environ, **self.env})
+
+    def recorded_pid(self) -> int | None:
+        """The pid in the pid file, alive or not."""
+        try:
+            return int(self.pid_file.read_text().strip())
+        except (OSError, ValueError):
+            return None
 
     def stop(self, timeout: float = 10.0) -> None:
         pid = self.pid()
         if pid is None:
+            # its leader died: what is left of its group (Kamailio's workers) goes
+            stale = self.recorded_pid()
+            if stale is not None:
+                kill_leftovers(stale)
             self.pid_file.unlink(missing_ok=True)
             return
         _signal_group(pid, signal.SIGTERM)
@@ -102,13 +137,32 @@ class Component:
 
 
 def _signal_group(pid: int, sig: int) -> None:
+    # every component leads its own group (setsid at spawn; Kamailio's main
+    # calls setsid itself), so its pid is its group's id, also once it is dead
     try:
-        os.killpg(os.getpgid(pid), sig)
+        os.killpg(pid, sig)
     except (ProcessLookupError, PermissionError):
         try:
             os.kill(pid, sig)
-        except ProcessLookupError:
+        except (ProcessLookupError, PermissionError):
             pass
+
+
+def kill_leftovers(dead_leader: int) -> None:
+    """SIGKILL what is left of the process group of a leader that is dead.
+    Safe with a stale pid: the kernel does not hand out a pid while a group
+    of that id exists, so a group with this id can only be the dead leader's."""
+    try:
+        os.kill(dead_leader, 0)
+        alive = Path(f"/proc/{dead_leader}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except (ProcessLookupError, OSError, IndexError):
+        alive = False
+    if alive:  # the pid is in use again: not ours to touch
+        return
+    try:
+        os.killpg(dead_leader, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
 
 
 def port_open(proto: str, port: int, host: str = "127.0.0.1") -> bool:
@@ -138,6 +192,21 @@ def last_error_line(path: Path) -> str:
         if any(word in line for word in ("ERROR", "CRITICAL", "error", "failed", "Traceback")):
             return line.strip()[:200]
     return lines[-1].strip()[:200] if lines else ""
+
+
+def supervisor_component(settings: Settings) -> Component:
+    """The supervisor as a process: started by ``up``, it writes its own pid
+    file once it holds the stack's supervisor lock."""
+    return Component(
+        name="supervisor",
+        # `aitcomms supervise` without the CLI's imports
+        argv=[sys.executable, "-m", "control.stack.supervisor"],
+        ports=[],
+        pid_file=settings.run_dir / "supervisor.pid",
+        log_file=settings.log_dir / "supervisor.log",
+        writes_own_pid=True,
+        env={"AITCOMMS_VAR": str(settings.var_dir)},
+    )
 
 
 def components(settings: Settings) -> list[Component]:

@@ -1,7 +1,16 @@
-"""Bring one stack up or down, apply config changes, and report its state."""
+"""Bring one stack up or down, apply config changes, and report its state.
+
+``up`` starts the stack's supervisor (``supervisor.py``), which starts the
+daemons and restarts any that dies; ``up`` waits for each to be up and fails
+with the reason when one dies or does not come up (the supervisor keeps
+trying, with back-off, until ``down``). ``down`` stops the supervisor first,
+then the daemons, so nothing restarts what ``down`` stops.
+"""
 
 from __future__ import annotations
 
+import os
+import signal
 import subprocess
 import time
 from dataclasses import dataclass
@@ -11,7 +20,13 @@ from control.db import Database
 from control.provisioning import render
 from control.secrets import ensure_secrets
 from control.settings import Settings
-from control.stack.components import Component, components, last_error_line
+from control.stack.components import (
+    Component,
+    components,
+    last_error_line,
+    supervisor_component,
+)
+from control.stack.state import STATE_FILE, ComponentRecord, SupervisorState
 
 
 class StackError(RuntimeError):
@@ -25,12 +40,15 @@ class ComponentStatus:
     pid: int | None
     ports: str
     reason: str
+    restarts: int | None = None  # None: no supervisor record
+    last_exit: str = ""
 
 
 class Stack:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.components = components(settings)
+        self.supervisor = supervisor_component(settings)
 
     def component(self, name: str) -> Component:
         return next(c for c in self.components if c.name == name)
@@ -81,43 +99,113 @@ class Stack:
 
     # -- lifecycle ----------------------------------------------------------
 
+    @staticmethod
+    def under_systemd() -> bool:
+        """The units of deploy/systemd run this stack (their environment file
+        sets AITCOMMS_SUPERVISOR=systemd): ``up``/``down`` would fight them."""
+        return os.environ.get("AITCOMMS_SUPERVISOR") == "systemd"
+
     def up(self, timeout: float = 60.0) -> None:
+        if self.under_systemd():
+            raise StackError("this stack runs under systemd (AITCOMMS_SUPERVISOR=systemd): "
+                             "systemctl start aitcomms.target")
         db = self.prepare()
         db.dispose()
+        began = time.time()
+        sup_pid = self.supervisor.pid()
+        if sup_pid is None:
+            self.supervisor.spawn()
+            self._wait_for_supervisor()
+        else:
+            os.kill(sup_pid, signal.SIGHUP)  # retry what it may have given up on
         for comp in self.components:
-            if comp.status()[0]:
-                continue
-            comp.start()
-            self._wait_up(comp, timeout)
+            self._wait_up(comp, timeout, began)
 
-    def _wait_up(self, comp: Component, timeout: float) -> None:
+    def _wait_for_supervisor(self, timeout: float = 15.0) -> None:
         deadline = time.monotonic() + timeout
+        while self.supervisor.pid() is None:
+            if time.monotonic() > deadline:
+                raise StackError(
+                    "the supervisor did not start: "
+                    f"{last_error_line(self.supervisor.log_file)}\n"
+                    f"  log: {self.supervisor.log_file}")
+            time.sleep(0.1)
+
+    def _wait_up(self, comp: Component, timeout: float, began: float) -> None:
+        deadline = time.monotonic() + timeout
+        spawned = time.monotonic()
+        why = ""
         while time.monotonic() < deadline:
-            up, _ = comp.status()
+            up, why = comp.status()
             if up:
                 return
-            if comp.pid() is None and time.monotonic() > deadline - timeout + 3:
-                # it exited: no point waiting out the timeout
+            if self.supervisor.pid() is None and time.monotonic() - spawned > 5:
+                raise StackError(
+                    "the supervisor is not running, so nothing starts the stack: "
+                    f"{last_error_line(self.supervisor.log_file)}\n"
+                    f"  log: {self.supervisor.log_file}")
+            record = self.record(comp.name)
+            if record and record.last_exit and record.last_exit.at >= began:
+                # it died while starting: no point waiting out the timeout
+                why = f"it died ({record.last_exit.describe()}); the supervisor retries " \
+                      "with back-off until `aitcomms down`"
                 break
             time.sleep(0.2)
-        up, reason = comp.status()
-        if not up:
-            raise StackError(
-                f"{comp.name} did not come up: {reason}\n"
-                f"  log: {comp.log_file}\n  last line: {last_error_line(comp.log_file)}"
-            )
+        raise StackError(
+            f"{comp.name} did not come up: {why}\n"
+            f"  log: {comp.log_file}\n  last line: {last_error_line(comp.log_file)}"
+        )
 
     def down(self) -> None:
+        if self.under_systemd():
+            raise StackError("this stack runs under systemd (AITCOMMS_SUPERVISOR=systemd): "
+                             "systemctl stop aitcomms.target")
+        # the supervisor first: it would restart what is stopped next
+        self.supervisor.stop(timeout=15.0)
         for comp in reversed(self.components):
             comp.stop()
 
+    def supervisor_state(self) -> SupervisorState | None:
+        return SupervisorState.read(self.settings.run_dir / STATE_FILE)
+
+    def record(self, name: str) -> ComponentRecord | None:
+        state = self.supervisor_state()
+        return state.components.get(name) if state else None
+
     def status(self) -> list[ComponentStatus]:
+        state = self.supervisor_state()
+        supervised = state is not None and self.supervisor.pid() == state.pid
         out = []
         for comp in self.components:
             up, reason = comp.status()
             ports = ", ".join(f"{proto}/{port}" for proto, port in comp.ports)
-            out.append(ComponentStatus(comp.name, up, comp.pid(), ports, reason))
+            rec = state.components.get(comp.name) if state else None
+            if rec and not up and supervised:
+                if rec.phase == "gave_up":
+                    reason = (f"the supervisor gave up after {rec.streak} quick deaths in a "
+                              f"row (see its log, then `aitcomms up`); {reason}")
+                elif rec.phase == "stopped":
+                    reason = f"stopped cleanly, not restarted (`aitcomms up` starts it); {reason}"
+                elif rec.phase == "backoff" and rec.next_start_at:
+                    wait = max(0.0, rec.next_start_at - time.time())
+                    reason = f"restarting in {wait:.0f} s (back-off); {reason}"
+                elif rec.phase == "starting":
+                    reason = f"starting; {reason}"
+            out.append(ComponentStatus(
+                comp.name, up, comp.pid(), ports, reason,
+                restarts=rec.restarts if rec else None,
+                last_exit=rec.last_exit.describe() if rec and rec.last_exit else ""))
         return out
+
+    def supervisor_status(self) -> tuple[bool, str]:
+        """(running, a line for ops) of whatever restarts the stack's daemons."""
+        if self.under_systemd():
+            return True, "supervisor: systemd (deploy/systemd): systemctl status 'aitcomms-*'"
+        pid = self.supervisor.pid()
+        if pid is None:
+            return False, ("supervisor: NOT RUNNING: nothing restarts a daemon that dies "
+                           "(`aitcomms up` starts it)")
+        return True, f"supervisor: up (pid {pid}), restarts any daemon that dies"
 
     # -- applying config changes -------------------------------------------
 
