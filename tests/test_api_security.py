@@ -5,6 +5,7 @@ response, and the event socket's ``?token=`` never written to a log."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 from collections.abc import Iterator
@@ -64,6 +65,16 @@ async def test_failures_from_one_address_across_accounts_are_throttled(
             assert status == 200, body
 
 
+async def test_a_burst_of_concurrent_guesses_gets_no_more_than_the_limit(
+        tmp_path: Path) -> None:
+    async with api(tmp_path) as a:
+        results = await asyncio.gather(*(
+            login_from(a, "127.0.0.6", f"nobody{i}@correduria.es", "guess")
+            for i in range(2 * ADDRESS_FAILURES)))
+        statuses = sorted(status for status, _, _ in results)
+        assert statuses == [401] * ADDRESS_FAILURES + [429] * ADDRESS_FAILURES
+
+
 async def test_the_account_lock_still_holds_from_every_address(tmp_path: Path) -> None:
     async with api(tmp_path) as a:
         for _ in range(service.MAX_FAILED_LOGINS):
@@ -81,9 +92,10 @@ async def test_the_account_lock_still_holds_from_every_address(tmp_path: Path) -
 def test_the_window_slides_and_ipv6_counts_per_64() -> None:
     now = [1000.0]
     throttle = LoginThrottle(limit=3, window_s=60, clock=lambda: now[0])
+    throttle.succeeded("192.0.2.7", throttle.attempt("192.0.2.7"))  # a good login
     for _ in range(3):
         assert throttle.retry_after("192.0.2.7") is None
-        throttle.failed("192.0.2.7")
+        throttle.attempt("192.0.2.7")  # then a failure
         now[0] += 10
     assert throttle.retry_after("192.0.2.7") == 31  # the first leaves at 1060
     assert throttle.retry_after("192.0.2.8") is None

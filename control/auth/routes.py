@@ -39,14 +39,19 @@ async def login(request: web.Request) -> web.Response:
     wait = throttle.retry_after(remote)
     if wait is not None:  # refused before any password is checked
         raise TooManyAttempts(wait)
+    attempt = throttle.attempt(remote)  # a failure unless it succeeds
 
     def run() -> TokenPair | AuthError:
         with db.session() as session:
             return service.login(session, secret, email, password, totp=code)
 
-    result = await asyncio.to_thread(run)
-    if isinstance(result, AuthError) and result.code not in NOT_A_FAILURE:
-        throttle.failed(remote)
+    try:
+        result = await asyncio.to_thread(run)
+    except Exception:  # the database failed, not the caller
+        throttle.succeeded(remote, attempt)
+        raise
+    if not isinstance(result, AuthError) or result.code in NOT_A_FAILURE:
+        throttle.succeeded(remote, attempt)
     return _pair_or_raise(result)
 
 

@@ -6,7 +6,9 @@ many accounts (password spraying), nor hashing load from one source. This
 counts the failed logins of each address in a sliding window: past
 ``limit`` failures within ``window`` the address is refused (429
 ``too_many_attempts``, ``Retry-After``) before any password is checked,
-until its oldest counted failure leaves the window. Other addresses are not
+until its oldest counted failure leaves the window. A login being checked
+counts as a failure until it succeeds, so a burst of concurrent guesses gets
+no more than ``limit`` password checks. Other addresses are not
 affected; a good login does not clear the count (a colleague's success
 behind the same NAT must not reset an attacker's).
 
@@ -21,6 +23,7 @@ forgets the counts. The per-account lock-out is in the database and shared.
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import time
 from collections import deque
@@ -78,7 +81,11 @@ class LoginThrottle:
         # the oldest failure that keeps the count at the limit must leave the window
         return max(1, int(failures[-self.limit] + self.window_s - now) + 1)
 
-    def failed(self, remote: str | None) -> None:
+    def attempt(self, remote: str | None) -> float:
+        """Count a login about to be checked as failed until :meth:`succeeded`
+        says otherwise: concurrent attempts from one address (each takes an
+        argon2 hash) count at once, so a burst cannot pass the limit. Call
+        right after :meth:`retry_after`, with no ``await`` between."""
         now = self.clock()
         key = address_key(remote)
         failures = self._recent(key, now) or deque(maxlen=self.limit)
@@ -88,3 +95,11 @@ class LoginThrottle:
         if len(self._failures) > MAX_TRACKED:
             for stale in list(self._failures)[: len(self._failures) - MAX_TRACKED]:
                 del self._failures[stale]
+        return now
+
+    def succeeded(self, remote: str | None, stamp: float) -> None:
+        """The attempt stamped ``stamp`` was not a failure: uncount it."""
+        failures = self._failures.get(address_key(remote))
+        if failures is not None:
+            with contextlib.suppress(ValueError):  # already out of the window
+                failures.remove(stamp)
