@@ -502,6 +502,12 @@ async def test_agent_takes_a_call_in_the_browser(ns_stack: StackUnderTest) -> No
         assert versions[restored_id].text == versions[int(admin["live"])].text
         await sup.go()
         assert await asyncio.wait_for(sup_proc.wait(), 20) == 0
+        # both browsers worked under the server's Content-Security-Policy: it refused
+        # nothing (Chromium's console messages and the pages' violation events)
+        for log in (stderr_file, sup_stderr):
+            refused = [line for line in log.read_text().splitlines()
+                       if "Content Security Policy" in line]
+            assert not refused, f"{log.name}: {refused[:5]}"
     finally:
         for node in (proc, sup_proc):
             if node.returncode is None:

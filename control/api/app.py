@@ -39,6 +39,7 @@ from control.settings import Settings
 from control.telephony.ami import AmiClient
 from control.telephony.ari import AriClient
 from control.web import routes as web_routes
+from control.web import security as web_security
 
 log = logging.getLogger(__name__)
 
@@ -124,6 +125,7 @@ def create_app(settings: Settings, *, db: Database | None = None,
     events_websocket.setup_routes(app)  # after auth: it needs the JWT secret
     openapi.setup_routes(app)
     web_routes.setup_routes(app)  # the browser UI at / and its softphone credentials
+    web_security.install(app)  # CSP & co. on every response; no ?token= in logs
     app.router.add_get("/health", health)
     app.router.add_get("/api/v1/health", health)
     app.cleanup_ctx.append(_acd(telephony))

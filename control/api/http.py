@@ -20,7 +20,7 @@ from typing import Any
 from aiohttp import web
 
 from control.api.keys import APPLY, DB
-from control.auth.service import AccountLocked, AuthError
+from control.auth.service import AuthError, TooManyAttempts
 from control.db import Database
 from control.errors import Conflict, InvalidInput, NotFound, Unavailable
 from control.telephony.ari import AriError
@@ -64,7 +64,7 @@ async def json_errors(request: web.Request, handler: Handler) -> web.StreamRespo
         if exc.status == 503:
             return error(503, "unavailable", reason=str(exc), headers={"Retry-After": "2"})
         return error(409, "refused", reason=f"Asterisk refused: {exc}")
-    except AccountLocked as exc:
+    except TooManyAttempts as exc:  # a locked account, or a throttled address
         return error(exc.status, exc.code, reason=exc.reason,
                      headers={"Retry-After": str(exc.retry_after_s)})
     except AuthError as exc:

@@ -12,9 +12,14 @@ from control.api.keys import SETTINGS
 from control.auth import service
 from control.auth.middleware import JWT_SECRET, PRINCIPAL, install, public, require_role
 from control.auth.models import AuditEntry, Role
-from control.auth.service import AuthError, TokenPair
+from control.auth.service import AuthError, TokenPair, TooManyAttempts
+from control.auth.throttle import LoginThrottle
 from control.errors import InvalidInput
 from control.secrets import Secrets
+
+LOGIN_THROTTLE = web.AppKey("login_throttle", LoginThrottle)
+# not a failure: the password was right, the client now asks for the code
+NOT_A_FAILURE = {"totp_required"}
 
 
 def _pair_or_raise(result: TokenPair | AuthError) -> web.Response:
@@ -30,12 +35,24 @@ async def login(request: web.Request) -> web.Response:
     password = body.req_text("password", max_len=1024)
     code = body.text("totp", max_len=16)  # two-factor code, for users who have it
     db, secret = database(request), request.app[JWT_SECRET]
+    throttle, remote = request.app[LOGIN_THROTTLE], request.remote  # the TCP peer
+    wait = throttle.retry_after(remote)
+    if wait is not None:  # refused before any password is checked
+        raise TooManyAttempts(wait)
+    attempt = throttle.attempt(remote)  # a failure unless it succeeds
 
     def run() -> TokenPair | AuthError:
         with db.session() as session:
             return service.login(session, secret, email, password, totp=code)
 
-    return _pair_or_raise(await asyncio.to_thread(run))
+    try:
+        result = await asyncio.to_thread(run)
+    except Exception:  # the database failed, not the caller
+        throttle.succeeded(remote, attempt)
+        raise
+    if not isinstance(result, AuthError) or result.code in NOT_A_FAILURE:
+        throttle.succeeded(remote, attempt)
+    return _pair_or_raise(result)
 
 
 @public
@@ -104,6 +121,7 @@ async def audit_log(request: web.Request) -> web.Response:
 
 def setup_routes(app: web.Application) -> None:
     install(app, Secrets(app[SETTINGS].secrets_file)["JWT_SECRET"])
+    app[LOGIN_THROTTLE] = LoginThrottle()  # in memory, this instance's
     app.router.add_post("/api/v1/auth/login", login)
     app.router.add_post("/api/v1/auth/refresh", refresh)
     app.router.add_post("/api/v1/auth/logout", logout)

@@ -67,13 +67,20 @@ class Forbidden(AuthError):
     status = 403
 
 
-class AccountLocked(AuthError):
+class TooManyAttempts(AuthError):
+    """429 with Retry-After: too many failed logins from the caller's address."""
+
     status = 429
 
-    def __init__(self, retry_after_s: int) -> None:
-        super().__init__("account_locked",
-                         f"too many failed logins; try again in {retry_after_s} s")
+    def __init__(self, retry_after_s: int, code: str = "too_many_attempts",
+                 reason: str = "too many failed logins from your address") -> None:
+        super().__init__(code, f"{reason}; try again in {retry_after_s} s")
         self.retry_after_s = retry_after_s
+
+
+class AccountLocked(TooManyAttempts):
+    def __init__(self, retry_after_s: int) -> None:
+        super().__init__(retry_after_s, "account_locked", "too many failed logins")
 
 
 @dataclass(frozen=True)

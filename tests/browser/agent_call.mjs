@@ -41,6 +41,8 @@ let page;
 try {
   const context = await browser.newContext({ ignoreHTTPSErrors: true, locale: 'es-ES', viewport: { width: 1280, height: 900 } });
   await context.grantPermissions(['microphone'], { origin: env.BASE_URL });
+  // the server's Content-Security-Policy refusing anything is a failure (the test reads this log)
+  await context.addInitScript(() => document.addEventListener('securitypolicyviolation', (e) => console.error(`Content Security Policy violation: ${e.violatedDirective} ${e.blockedURI}`)));
   page = await context.newPage();
   page.on('console', (m) => { if (m.type() === 'error' || m.type() === 'warning') console.error(`[page ${m.type()}] ${m.text()}`); });
   page.on('pageerror', (e) => console.error(`[page error] ${e.message}`));

@@ -36,6 +36,8 @@ const browser = await chromium.launch({
 let page;
 async function signIn(context, email, password, path) {
   const p = await context.newPage();
+  // the server's Content-Security-Policy refusing anything is a failure (the test reads this log)
+  await p.addInitScript(() => document.addEventListener('securitypolicyviolation', (e) => console.error(`Content Security Policy violation: ${e.violatedDirective} ${e.blockedURI}`)));
   p.on('console', (m) => { if (m.type() === 'error' || m.type() === 'warning') console.error(`[page ${m.type()}] ${m.text()}`); });
   p.on('pageerror', (e) => console.error(`[page error] ${e.message}`));
   await p.goto(`${env.BASE_URL}/login`);
