@@ -76,9 +76,8 @@ _tokens: dict[str, str] = {}
 def supervisor_token(stack: StackUnderTest) -> str:
     """A supervisor of the test session (created once; users outlive cleanups)."""
     if "supervisor" not in _tokens:
-        proc = stack.aitcomms("user", "add", "wallboard@example.com", "--role", "supervisor",
-                              "--password", "wallboard-pass-1", check=False)
-        assert proc.returncode == 0 or "already" in proc.stderr, proc.stderr
+        stack.ensure_user("wallboard@example.com", role="supervisor",
+                          password="wallboard-pass-1")
         _tokens["supervisor"] = login(stack, "wallboard@example.com", "wallboard-pass-1")
     return _tokens["supervisor"]
 
