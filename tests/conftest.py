@@ -65,6 +65,36 @@ class StackUnderTest:
                                  f"{proc.stdout}{proc.stderr}")
         return proc
 
+    def ensure_user(self, email: str, *, role: str, password: str,
+                    agent: str | None = None) -> None:
+        """An API/UI user, created once per session (users outlive clean_stack):
+        added with the real CLI if absent; if present, it must be the same user
+        (role, agent extension, active). Any other failure of `user add` fails
+        the test, loudly. (The password is proven by the test's login.)"""
+        if self._user(email) is None:
+            self.aitcomms("user", "add", email, "--role", role, "--password", password,
+                          *(("--agent", agent) if agent else ()))
+        user = self._user(email)
+        assert user is not None, f"`aitcomms user add {email}` succeeded but no user row"
+        found = (user["role"], user["agent_extension"], bool(user["active"]))
+        assert found == (role, agent, True), (
+            f"user {email} exists as (role, agent, active) {found}, "
+            f"the test needs {(role, agent, True)}")
+
+    def _user(self, email: str) -> dict[str, object] | None:
+        from sqlalchemy import text
+
+        from control.db import Database
+
+        db = Database(self.settings)
+        try:
+            with db.engine.connect() as conn:
+                row = conn.execute(text("SELECT role, agent_extension, active FROM users "
+                                        "WHERE email = :email"), {"email": email}).first()
+        finally:
+            db.dispose()
+        return dict(row._mapping) if row is not None else None
+
     def kamcmd(self, *args: str) -> str:
         # kamcmd reads digits as integers: "s:" keeps an extension a string
         args = tuple(f"s:{a}" if a.isdigit() else a for a in args)

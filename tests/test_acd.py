@@ -26,6 +26,7 @@ from tests.harness.ami import Ami
 from tests.harness.ports import sip_port
 from tests.harness.rtp import RtpEndpoint, goertzel
 from tests.harness.sipp import Sipp, SippResult, scenario
+from tests.harness.wait import wait_until
 from tests.test_calls import TRUNK_IP, caller, register
 
 
@@ -74,13 +75,14 @@ _tokens: dict[str, str] = {}
 
 
 def supervisor_token(stack: StackUnderTest) -> str:
-    """A supervisor of the test session (created once; users outlive cleanups)."""
-    if "supervisor" not in _tokens:
-        proc = stack.aitcomms("user", "add", "wallboard@example.com", "--role", "supervisor",
-                              "--password", "wallboard-pass-1", check=False)
-        assert proc.returncode == 0 or "already" in proc.stderr, proc.stderr
-        _tokens["supervisor"] = login(stack, "wallboard@example.com", "wallboard-pass-1")
-    return _tokens["supervisor"]
+    """A supervisor of this stack (created once per stack; users outlive cleanups:
+    a second stack of the session has users and a token secret of its own)."""
+    key = str(stack.var_dir)
+    if key not in _tokens:
+        stack.ensure_user("wallboard@example.com", role="supervisor",
+                          password="wallboard-pass-1")
+        _tokens[key] = login(stack, "wallboard@example.com", "wallboard-pass-1")
+    return _tokens[key]
 
 
 def api(stack: StackUnderTest, path: str, token: str | None = None) -> dict[str, Any]:
@@ -103,15 +105,6 @@ def calls(stack: StackUnderTest) -> list[dict[str, Any]]:
             if isinstance(row[key], str):
                 row[key] = datetime.fromisoformat(row[key])
     return rows
-
-
-async def wait_until(predicate: Any, timeout: float = 15) -> Any:
-    deadline = asyncio.get_running_loop().time() + timeout
-    while True:
-        value = predicate()
-        if value or asyncio.get_running_loop().time() > deadline:
-            return value
-        await asyncio.sleep(0.25)
 
 
 def setup_queue(stack: StackUnderTest, name: str, did: str, members: str, *extra: str) -> None:
@@ -350,8 +343,20 @@ async def test_control_plane_dies_mid_call_and_comes_back(clean_stack: StackUnde
         supervisor = stack.var_dir / "run" / "supervisor.pid"
         os.kill(int(supervisor.read_text()), signal.SIGTERM)
         assert await wait_until(lambda: not supervisor.exists(), 5)
-        os.kill(int(control.read_text()), signal.SIGKILL)
-        await asyncio.sleep(3)
+        # the control plane dies: once it is gone (no process, no /health; its
+        # ARI and AMI sockets closed with it) the call must still be up, and
+        # still be after the fallback call below (8 s and more)
+        pid = int(control.read_text())
+        os.kill(pid, signal.SIGKILL)
+
+        def control_gone() -> bool:
+            try:  # gone, or a zombie not reaped yet
+                dead = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
+            except FileNotFoundError:
+                dead = True
+            return dead and _health(stack) == "down"
+
+        assert await wait_until(control_gone, timeout=10), "the control plane did not die"
         assert await bridge_of_two() == before, "the call did not survive the control plane"
 
         # meanwhile a new caller reaches Asterisk's own queue, and agent 1003
@@ -362,6 +367,8 @@ async def test_control_plane_dies_mid_call_and_comes_back(clean_stack: StackUnde
             rtp2.close()
         assert fallback.returncode == 0, fallback.output
         assert (await phones["1003"].result()).returncode == 0
+        # the first call lived through all that untouched
+        assert await bridge_of_two() == before, "the call did not survive the control plane"
 
         # it comes back and sees the call and the agent as they are
         stack.aitcomms("up")
@@ -471,9 +478,14 @@ async def test_supervisor_listens_whispers_barges(clean_stack: StackUnderTest) -
                 assert sup_members, f"{mode}: no supervisor bridge with a snoop channel"
                 sup_chan = next(m for m in sup_members if m.startswith("PJSIP/agent-2001-"))
                 sup_rtp.send_tone(await ami.rtp_address(sup_chan), 2000)
-                await asyncio.sleep(0.5)
+                # the supervisor's leg carries media (his bridge is up) before
+                # the measurement starts
+                sup_rtp.reset()
+                assert await wait_until(lambda: sup_rtp.packets >= 10, timeout=5), (
+                    f"{mode}: no audio reaches the supervisor")
                 for endpoint in (rtp, phones["1002"].rtp, sup_rtp):
                     endpoint.reset()
+                # a measurement, not a wait: 2 s of audio for each tone's energy
                 await asyncio.sleep(2.0)
                 heard[mode] = (phones["1002"].rtp.energy(2000), rtp.energy(2000),
                                sup_rtp.energy(1000) + sup_rtp.energy(440))
@@ -524,7 +536,9 @@ async def test_waiting_callers_hear_position_and_expected_wait(
         first = caller(stack, "+34910000018", rtp1, call_ms=12000)
         second = caller(stack, "+34910000018", rtp2, call_ms=10000, from_user="34600999888")
         await first.start()
-        await asyncio.sleep(1)
+        # the second caller comes once the first waits in the queue (positions 1, 2)
+        assert await wait_until(lambda: api(stack, "/api/v1/queues/autos/stats")["waiting"]
+                                == 1, timeout=10), "the first caller never queued"
         await second.start()
         try:
             deadline = asyncio.get_running_loop().time() + 12

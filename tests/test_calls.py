@@ -12,7 +12,8 @@ from tests.conftest import StackUnderTest
 from tests.harness.ami import Ami
 from tests.harness.ports import sip_port
 from tests.harness.rtp import RtpEndpoint
-from tests.harness.sipp import Sipp, scenario
+from tests.harness.sipp import Sipp, caller_scenario, scenario
+from tests.harness.wait import wait_until
 
 TRUNK_IP = "127.0.0.2"
 FLOODER_IP = "127.0.0.3"
@@ -21,8 +22,14 @@ STRANGER_IP = "127.0.0.4"
 
 def caller(stack: StackUnderTest, number: str, rtp: RtpEndpoint, *, ip: str = TRUNK_IP,
            call_ms: int = 4000, auth: tuple[str, str] | None = None,
-           from_user: str = "34600111222") -> Sipp:
-    return Sipp(scenario("caller", call_ms=call_ms), stack.sip_target, local_ip=ip,
+           from_user: str = "34600111222", far_end_hangs_up: bool = False) -> Sipp:
+    """A caller staying ``call_ms`` at most. With ``auth`` (a phone of ours,
+    not trusted by address) the 407 challenge is required: a call let in
+    without it fails. ``far_end_hangs_up``: the far end must end the call
+    (its BYE) within ``call_ms``, or the call fails."""
+    return Sipp(caller_scenario(call_ms, challenged=auth is not None,
+                                far_end_hangs_up=far_end_hangs_up),
+                stack.sip_target, local_ip=ip,
                 local_port=sip_port(ip), service=number, auth=auth,
                 timeout_s=call_ms // 1000 + 30,
                 keys={"caller": from_user, "rtp_port": rtp.port})
@@ -42,10 +49,12 @@ async def test_trunk_caller_hears_the_ivr_prompt(clean_stack: StackUnderTest) ->
     stack.aitcomms("did", "add", "+34910000001", "--to", "ivr:welcome")
     rtp = await RtpEndpoint.open(TRUNK_IP)
     try:
-        result = await caller(stack, "+34910000001", rtp, call_ms=15000).run()
+        result = await caller(stack, "+34910000001", rtp, call_ms=15000,
+                              far_end_hangs_up=True).run()
     finally:
         rtp.close()
-    # answered, and ended by the IVR's hangup (the far end's BYE) within call_ms
+    # answered, and ended by the IVR's hangup (the far end's BYE) within call_ms:
+    # had the caller hung up by itself, the call would have failed
     assert result.returncode == 0, result.output
     assert result.successful == 1
     # the prompt: ~1.5 s of real audio, not silence
@@ -80,6 +89,7 @@ async def test_agent_registers_and_is_bridged_with_a_trunk_caller(
             # each party talks with its own tone, to where Asterisk receives its RTP
             caller_rtp.send_tone(await ami.rtp_address(caller_chan), 1000)
             agent_rtp.send_tone(await ami.rtp_address(agent_chan), 440)
+            # a measurement, not a wait: 2 s of both tones for the energy checks
             await asyncio.sleep(2.0)
         result = await call.wait()
         agent_result = await agent.wait(timeout=15)
@@ -150,10 +160,14 @@ async def test_flood_is_throttled_while_a_real_caller_gets_through(
                  local_port=sip_port(FLOODER_IP), service="+34910000001", calls=300, rate=100,
                  timeout_s=30, extra=["-l", "300"])
     await flood.start()
-    await asyncio.sleep(1.5)
+    # the real caller comes once the flooder is banned (Kamailio's ipban table)
+    banned = await wait_until(lambda: FLOODER_IP in stack.kamcmd("htable.dump", "ipban"),
+                              timeout=10)
+    assert banned, f"the flood was never banned: {stack.kamcmd('htable.dump', 'ipban')}"
     rtp = await RtpEndpoint.open(TRUNK_IP)
     try:
-        legit = await caller(stack, "+34910000001", rtp, call_ms=15000).run()
+        legit = await caller(stack, "+34910000001", rtp, call_ms=15000,
+                             far_end_hangs_up=True).run()
     finally:
         rtp.close()
     flooded = await flood.wait(timeout=60)

@@ -230,9 +230,7 @@ async def test_ringing_agent_sees_the_customer_before_answering(
     stack.aitcomms("db", "seed")  # María Rodríguez: +34 612 345 678, auto and home policies
     add_agent(stack, "1002", languages="es", skills="auto")
     email = "ws-agente-1002@correduria.es"
-    with suppress(AssertionError):  # the session's users outlive clean_stack
-        stack.aitcomms("user", "add", email, "--role", "agent", "--agent", "1002",
-                       "--password", PASSWORD)
+    stack.ensure_user(email, role="agent", agent="1002", password=PASSWORD)
     setup_queue(stack, "autos", "+34910000020", "1002", "--skills", "auto", "--wrapup", "1")
     token = await asyncio.to_thread(_login, stack, email)
     base = f"http://127.0.0.1:{stack.port('http')}"

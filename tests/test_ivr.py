@@ -202,10 +202,14 @@ def ops(clean_stack: StackUnderTest, tmp_path: Path) -> Iterator[Ops]:
 
 
 async def call(presses: list[tuple[float, str]], *, wait_ms: int = 1200, call_ms: int = 6000,
-               caller: str = CALLER, did: str = DID, stack: StackUnderTest) -> str:
-    """A trunk call to the test DID pressing keys; returns SIPp's output."""
+               caller: str = CALLER, did: str = DID, stack: StackUnderTest,
+               ivr_hangs_up: bool = False) -> str:
+    """A trunk call to the test DID pressing keys; returns SIPp's output.
+    ``ivr_hangs_up``: the IVR must end the call (its BYE) within ``call_ms``;
+    a caller that has to hang up by itself fails the test."""
     pcap = dtmf_pcap(presses)
-    sipp = Sipp(scenario("ivr_caller", wait_ms=wait_ms, call_ms=call_ms, pcap=pcap),
+    sipp = Sipp(scenario("ivr_caller", wait_ms=wait_ms, call_ms=call_ms, pcap=pcap,
+                         on_call_end="gave_up" if ivr_hangs_up else "hangup"),
                 stack.sip_target, local_ip=TRUNK_IP, local_port=sip_port(TRUNK_IP),
                 service=did, keys={"caller": caller},
                 extra=["-mp", str(media_port(TRUNK_IP))])
@@ -355,7 +359,8 @@ async def test_closed_line_offers_a_callback_that_becomes_a_task(ops: Ops) -> No
     before = len(ops.rows("SELECT id FROM tasks"))
     async with Ami(ops.stack.port("ami"), ops.stack.secret("AMI_PASSWORD")) as ami:
         steps = ami.record("Newexten")
-        await call([(0, "1")], call_ms=8000, stack=ops.stack)
+        # SIPp fails the call unless the IVR's BYE ends it
+        await call([(0, "1")], call_ms=8000, stack=ops.stack, ivr_hangs_up=True)
     assert ivr_hung_up(steps), steps  # the IVR said goodbye and hung up itself
     tasks = await wait_for(lambda: ops.rows(
         "SELECT * FROM tasks WHERE kind = 'callback' AND phone = '+34600111222'"))

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager, suppress
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -58,9 +58,7 @@ async def carrier(stack: StackUnderTest, name: str = "agent") -> AsyncIterator[
 
 
 def agent_token(stack: StackUnderTest) -> str:
-    with suppress(AssertionError):  # users outlive clean_stack
-        stack.aitcomms("user", "add", AGENT_EMAIL, "--role", "agent", "--agent", "1001",
-                       "--password", AGENT_PASSWORD)
+    stack.ensure_user(AGENT_EMAIL, role="agent", agent="1001", password=AGENT_PASSWORD)
     return login(stack, AGENT_EMAIL, AGENT_PASSWORD)
 
 

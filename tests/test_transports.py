@@ -4,7 +4,6 @@ SIP with digest auth, as JsSIP does)."""
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import re
 import ssl
@@ -16,6 +15,7 @@ import pytest
 from tests.conftest import StackUnderTest
 from tests.harness.ports import sip_port
 from tests.harness.sipp import Sipp, scenario
+from tests.harness.wait import wait_until
 
 
 @pytest.mark.parametrize("transport", ["u1", "t1"])
@@ -29,8 +29,12 @@ async def test_desk_phone_registers_over_udp_and_tcp(clean_stack: StackUnderTest
                  keys={"user": "1001", "contact_port": contact_port, "expires": 300},
                  extra=["-t", transport])
     await phone.start()
-    await asyncio.sleep(1.5)
-    lookup = stack.kamcmd("ul.lookup", "location", "1001")
+    # registered while the phone holds its registration (hold_ms): the contact
+    # is in Kamailio's location table
+    lookup = await wait_until(
+        lambda: (found := stack.kamcmd("ul.lookup", "location", "1001"))
+        and f":{contact_port}" in found and found, timeout=5) \
+        or stack.kamcmd("ul.lookup", "location", "1001")
     result = await phone.wait()
     assert result.returncode == 0, result.output
     assert f":{contact_port}" in lookup, lookup

@@ -58,7 +58,7 @@ from tests.conftest import ROOT, TEST_PORTS, StackUnderTest
 from tests.harness.ami import Ami
 from tests.harness.ports import sip_port
 from tests.harness.rtp import RtpEndpoint
-from tests.harness.sipp import Sipp, scenario
+from tests.harness.sipp import Sipp, caller_scenario, scenario
 from tests.test_calls import caller, register
 
 CLONE_NEWNET = 0x40000000
@@ -263,7 +263,7 @@ async def test_agent_takes_a_call_in_the_browser(ns_stack: StackUnderTest) -> No
 
         # the caller: a seeded customer through the trunk; it answers the
         # music on hold with a 1000 Hz tone so that it talks from the start
-        sipp = Sipp(scenario("caller", call_ms=60000), stack.sip_target, local_ip=TRUNK_IP,
+        sipp = Sipp(caller_scenario(60000), stack.sip_target, local_ip=TRUNK_IP,
                     local_port=sip_port(TRUNK_IP), service="+34910000010",
                     keys={"caller": CUSTOMER_PHONE.lstrip("+"), "rtp_port": caller_rtp.port})
         await sipp.start()

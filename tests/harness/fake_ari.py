@@ -77,7 +77,7 @@ class FakeAri:
         """The agents' phones rung so far: the originate parameters, in order."""
         return [p for m, path, p in self.requests if m == "POST" and path == "/channels"]
 
-    async def wait_rung(self, count: int, timeout: float = 2.0) -> list[dict[str, Any]]:
+    async def wait_rung(self, count: int, timeout: float = 10.0) -> list[dict[str, Any]]:
         async with asyncio.timeout(timeout):
             while len(self.rung()) < count:
                 self.changed.clear()

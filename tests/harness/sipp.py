@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import csv
 import os
+import re
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,10 +26,26 @@ def scenario(name: str, **placeholders: object) -> Path:
     text = (SCENARIOS / f"{name}.xml").read_text()
     for key, value in placeholders.items():
         text = text.replace(f"@{key.upper()}@", str(value))
+    left = sorted(set(re.findall(r"@[A-Z_]+@", text)))
+    if left:  # SIPp would take "@X@" literally (an optional="@X@" is not true)
+        raise ValueError(f"scenario {name}: no value for {', '.join(left)}")
     fd, path = tempfile.mkstemp(prefix=f"sipp-{name}-", suffix=".xml")
     with os.fdopen(fd, "w") as fh:
         fh.write(text)
     return Path(path)
+
+
+def caller_scenario(call_ms: int, *, challenged: bool = False,
+                    far_end_hangs_up: bool = False) -> Path:
+    """caller.xml: a call of at most ``call_ms``.
+
+    ``challenged``: the 407 digest challenge is required (a test proving auth;
+    the call fails without it), else optional (a trunk, trusted by address).
+    ``far_end_hangs_up``: the call must be ended by the far end's BYE within
+    ``call_ms``; if the caller has to hang up itself, the call fails.
+    """
+    return scenario("caller", call_ms=call_ms, auth_optional=str(not challenged).lower(),
+                    on_call_end="gave_up" if far_end_hangs_up else "hangup")
 
 
 class Sipp:
