@@ -17,6 +17,7 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from datetime import datetime, timedelta
+from functools import partial
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -33,6 +34,7 @@ from tests.harness.dtmf import Keypad, dtmf_pcap
 from tests.harness.ports import media_port, sip_port
 from tests.harness.rtp import RtpEndpoint
 from tests.harness.sipp import Sipp, scenario
+from tests.harness.wait import wait_until
 from tests.test_acd import add_agent, agent_phones, supervisor_token
 from tests.test_calls import TRUNK_IP, caller
 from tests.test_events import socket
@@ -219,13 +221,8 @@ async def call(presses: list[tuple[float, str]], *, wait_ms: int = 1200, call_ms
     return result.output
 
 
-async def wait_for(predicate: Any, timeout: float = 10) -> Any:
-    deadline = asyncio.get_running_loop().time() + timeout
-    while True:
-        value = predicate()
-        if value or asyncio.get_running_loop().time() > deadline:
-            return value
-        await asyncio.sleep(0.25)
+# the IVR's waits are bounded at 10 s (wait_until's default is 15)
+wait_for = partial(wait_until, timeout=10)
 
 
 class LiveCaller:
