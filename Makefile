@@ -3,7 +3,7 @@ SHELL := /bin/bash
 VENV := .venv
 AITCOMMS := $(VENV)/bin/aitcomms
 
-.PHONY: run test setup down status lint bench clean web
+.PHONY: run test test-resilience test-production-data setup down status lint bench bench-dialer soak clean web
 
 setup:
 	@bash scripts/setup.sh
@@ -13,7 +13,7 @@ web:
 
 run: setup
 	@$(AITCOMMS) up
-	@$(AITCOMMS) db seed
+	@$(AITCOMMS) db seed --demo
 
 down:
 	@$(AITCOMMS) down
@@ -25,13 +25,40 @@ lint: setup
 	$(VENV)/bin/ruff check control agi tests $(wildcard bench)
 	$(VENV)/bin/mypy
 
+# `make test` stays under half an hour on 2 cores: two workers, each with its
+# own stack (tests/harness/session.py; a test file stays on one worker: its
+# module fixtures, its order), all but the resilience runs (each daemon killed
+# and hung, 50 live calls through each fault: `make test-resilience`; see the
+# README's Tests for why they are not in yet), then the real-call
+# tests that write rows or publish events once more on PostgreSQL + Redis
+# (skipped, saying why, without them). Each part can run alone.
+PRODUCTION_DATA_TESTS := tests/test_call_control.py tests/test_outbound.py tests/test_events.py
+PYTEST := $(VENV)/bin/pytest -q -n 2 --dist loadfile
+
 test: setup lint
-	$(VENV)/bin/pytest -q
+	$(PYTEST) -m "not resilience"
+	AITCOMMS_TEST_DATA=postgresql $(PYTEST) $(PRODUCTION_DATA_TESTS)
+
+test-resilience: setup
+	$(PYTEST) -m resilience tests/test_supervision.py tests/test_faults.py
+
+test-production-data: setup
+	AITCOMMS_TEST_DATA=postgresql $(PYTEST) $(PRODUCTION_DATA_TESTS)
 
 # the ceilings of the router and of app_queue, stepping the offered load (about
 # 3 minutes); e.g. BENCH_ARGS="--rates 1,2,5,10,20,40,80" to push app_queue further
 bench: setup
 	$(VENV)/bin/python -m bench.acd $(BENCH_ARGS)
+
+# calls at a steady 5/s until 5,000 were offered (about 17 minutes): memory and
+# open files of every process, sampled; e.g. SOAK_ARGS="--calls 20000"
+soak: setup
+	$(VENV)/bin/python -m bench.soak $(SOAK_ARGS)
+
+# outbound pacing, progressive vs predictive on the same simulated list (a few
+# seconds, no stack); e.g. DIALER_ARGS="--agents 20 --leads 2000 --amd"
+bench-dialer: setup
+	$(VENV)/bin/python -m bench.dialer $(DIALER_ARGS)
 
 clean: down
 	rm -rf var

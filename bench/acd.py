@@ -58,6 +58,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import csv
 import json
 import math
@@ -69,7 +70,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterable
+from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -77,11 +78,14 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 OFFSET = 1500
 PORTS = {
-    "SIP": 25060, "WS": 28080, "WSS": 28443, "ASTERISK_SIP": 25080, "AMI": 25038,
+    "SIP": 25060, "SIPS": 25061, "WS": 28080, "WSS": 28443, "ASTERISK_SIP": 25080, "AMI": 25038,
     "ARI": 28088, "HTTP": 28000, "FASTAGI": 24573, "RTPENGINE_NG": 22223, "KAMAILIO_CTL": 22049,
 }
-# Test sessions take 50000-52999 (offsets 0, 500, 1000); rtpengine is only on
-# the browser path, so it gets a small range; Asterisk's is sized per run.
+# Test sessions take 15000-19499 (tests/conftest.py ports_at); rtpengine is
+# only on the browser path, so it gets a small range; Asterisk's is sized per
+# run, up to 7000 ports, which only the ephemeral range has room for: a leg
+# whose RTCP port an outgoing socket holds runs without RTCP statistics
+# (the benchmark counts calls and audio, not those).
 RTPENGINE_RANGE = (53000, 53999)
 ASTERISK_RTP_MIN, ASTERISK_RTP_CAP = 54000, 60999
 TRUNK_IP = "127.0.0.2"
@@ -650,16 +654,31 @@ def report(args: argparse.Namespace, results: dict[str, list[Step]], notes: list
 # -- the run -------------------------------------------------------------------------
 
 
-async def run(args: argparse.Namespace) -> None:
-    var_dir = Path(tempfile.mkdtemp(prefix="aitcomms-bench-"))
+@dataclass
+class BenchStack:
+    """A whole stack for a benchmark, its agents registered and answering."""
+
+    env: dict[str, str]
+    var_dir: Path
+    work: Path  # SIPp scenarios, pcaps and logs
+    target: str  # the edge's SIP address
+    exts: list[str]
+    probe: CallProbe
+    procs: Procs
+
+
+@contextlib.asynccontextmanager
+async def bench_stack(prefix: str, *, agents: int, max_rate: float, patience_s: float,
+                      talk_ms: int) -> AsyncIterator[BenchStack]:
+    """Start a stack at the benchmark's offset (refused if its ports are
+    taken), provision ``agents`` agents in one queue behind the DID, start
+    their SIPp phones on enough addresses that their own requests stay under
+    the flood guard at ``max_rate`` calls/s, register them and connect the
+    AMI probe; everything stopped after, whatever happened."""
+    var_dir = Path(tempfile.mkdtemp(prefix=prefix))
     work = var_dir / "bench"
     work.mkdir()
-    rtp_ports = rtp_ports_needed(max(args.rates), args.patience_s, args.talk_ms / 1000)
-    env = stack_env(var_dir, rtp_ports)
-    notes: list[str] = []
-    if ASTERISK_RTP_MIN + rtp_ports - 1 > ASTERISK_RTP_CAP:
-        notes.append(f"Asterisk's RTP range is capped at {ASTERISK_RTP_CAP}: the top rate may "
-                     f"need {rtp_ports} ports, RTP ports may be the ceiling")
+    env = stack_env(var_dir, rtp_ports_needed(max_rate, patience_s, talk_ms / 1000))
     target = f"127.0.0.1:{PORTS['SIP'] + OFFSET}"
     from control.stack.components import port_open
 
@@ -671,19 +690,17 @@ async def run(args: argparse.Namespace) -> None:
     print(f"starting a stack in {var_dir} ...", flush=True)
     cli(env, "up")
     agent_sipps: list[asyncio.subprocess.Process] = []
-    results: dict[str, list[Step]] = {}
     probe: CallProbe | None = None
     try:
-        exts = [str(FIRST_EXT + i) for i in range(args.agents)]
-        spec = {"trunk_host": TRUNK_IP, "extensions": exts, "password_prefix": "bench-pw-",
-                "did": DID, "queue": {"name": QUEUE, "wrapup_s": 0, "ring_timeout_s": 10,
-                                      "max_misses": 100, "max_wait_s": 120}}
-        provision(env, spec)
+        exts = [str(FIRST_EXT + i) for i in range(agents)]
+        provision(env, {"trunk_host": TRUNK_IP, "extensions": exts,
+                        "password_prefix": "bench-pw-", "did": DID,
+                        "queue": {"name": QUEUE, "wrapup_s": 0, "ring_timeout_s": 10,
+                                  "max_misses": 100, "max_wait_s": 120}})
         # agents' own requests (REGISTER, BYE) count against the flood guard per
         # address: enough addresses that the top rate's BYEs stay under it
-        hosts = min(args.agents, max(1, math.ceil(max(args.rates) / AGENT_REQS_PER_S)))
-        by_host = agent_hosts(exts, hosts)
-        agent_sf = scenario(ROOT / "bench" / "sipp" / "agent.xml", work, talk_ms=args.talk_ms,
+        by_host = agent_hosts(exts, min(agents, max(1, math.ceil(max_rate / AGENT_REQS_PER_S))))
+        agent_sf = scenario(ROOT / "bench" / "sipp" / "agent.xml", work, talk_ms=talk_ms,
                             ring_ms=RING_MS)
         for host in by_host:
             agent_sipps.append(await asyncio.create_subprocess_exec(
@@ -708,11 +725,30 @@ async def run(args: argparse.Namespace) -> None:
                       if line.startswith("AMI_PASSWORD="))
         probe = CallProbe(PORTS["AMI"] + OFFSET, secret)
         await probe.connect()
-        procs = Procs(var_dir)
-        await asyncio.sleep(1)
+        yield BenchStack(env, var_dir, work, target, exts, probe, Procs(var_dir))
+    finally:
+        if probe is not None:
+            probe.close()
+        for p in agent_sipps:
+            if p.returncode is None:
+                p.kill()
+                await p.wait()
+        cli(env, "down")
 
-        results[ROUTERS[0]] = await step_router(ROUTERS[0], args, target, probe, procs, work)
-        control_pid = int((var_dir / "run" / "control.pid").read_text())
+
+async def run(args: argparse.Namespace) -> None:
+    notes: list[str] = []
+    if ASTERISK_RTP_MIN + rtp_ports_needed(max(args.rates), args.patience_s,
+                                           args.talk_ms / 1000) - 1 > ASTERISK_RTP_CAP:
+        notes.append(f"Asterisk's RTP range is capped at {ASTERISK_RTP_CAP}: the top rate may "
+                     "need more ports, RTP ports may be the ceiling")
+    results: dict[str, list[Step]] = {}
+    async with bench_stack("aitcomms-bench-", agents=args.agents, max_rate=max(args.rates),
+                           patience_s=args.patience_s, talk_ms=args.talk_ms) as bench:
+        await asyncio.sleep(1)
+        results[ROUTERS[0]] = await step_router(ROUTERS[0], args, bench.target, bench.probe,
+                                                bench.procs, bench.work)
+        control_pid = int((bench.var_dir / "run" / "control.pid").read_text())
         os.kill(control_pid, signal.SIGTERM)
         for _ in range(100):  # gone before app_queue's steps start counting
             try:
@@ -723,17 +759,10 @@ async def run(args: argparse.Namespace) -> None:
         else:
             raise SystemExit(f"the control plane (pid {control_pid}) outlived SIGTERM by 10 s")
         await asyncio.sleep(1)
-        results[ROUTERS[1]] = await step_router(ROUTERS[1], args, target, probe, procs, work)
-    finally:
-        if probe is not None:
-            probe.close()
-        for p in agent_sipps:
-            if p.returncode is None:
-                p.kill()
-                await p.wait()
-        cli(env, "down")
+        results[ROUTERS[1]] = await step_router(ROUTERS[1], args, bench.target, bench.probe,
+                                                bench.procs, bench.work)
 
-    bans = flood_bans(var_dir)
+    bans = flood_bans(bench.var_dir)
     if bans:
         notes.append(f"the edge banned {len(bans)} time(s): {', '.join(sorted(set(bans)))}")
     for steps in results.values():
@@ -744,7 +773,7 @@ async def run(args: argparse.Namespace) -> None:
             if s.leftover_channels:
                 notes.append(f"{s.router} at {s.rate:g}/s: {s.leftover_channels} channels "
                              "still up 30 s after the callers were done")
-    notes.append(f"stack folder (logs, SIPp files): {var_dir}")
+    notes.append(f"stack folder (logs, SIPp files): {bench.var_dir}")
     report(args, results, notes)
 
 

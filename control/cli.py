@@ -17,10 +17,13 @@ from control.acd.queues import (
     set_member,
     update_queue,
 )
+from control.acd.recordings_disk import disk_state
 from control.acd.store import AcdStore
+from control.campaigns import cli as campaign_cli
 from control.db import Database
-from control.errors import Conflict, InvalidInput, NotFound
+from control.errors import Conflict, InvalidInput, NotFound, Unavailable
 from control.ivr.flows import FlowError, dialplans_dir, load_flows
+from control.provisioning import nodes_cli
 from control.provisioning.dialplan import DialplanError
 from control.provisioning.trunks import (
     create_did,
@@ -31,7 +34,9 @@ from control.provisioning.trunks import (
     list_trunks,
     update_did,
 )
+from control.recordings import cli as recordings_cli
 from control.settings import Settings, get_settings
+from control.speech import cli as speech_cli
 from control.stack.manager import Stack, StackError
 
 
@@ -96,7 +101,8 @@ def cmd_down(settings: Settings, _args: argparse.Namespace) -> int:
 
 def _print_status(stack: Stack) -> bool:
     """One line per component (nothing else on stdout: scripts key lines by
-    their first word); the supervisor's own line goes to stderr."""
+    their first word); the supervisor's own line and the recordings disk's
+    go to stderr."""
     rows = stack.status()
     print(f"{'component':<10} {'state':<5} {'pid':>7}  {'ports':<42} {'restarts':>8}  "
           f"{'last exit':<38} why not")
@@ -106,6 +112,9 @@ def _print_status(stack: Stack) -> bool:
               f"{restarts:>8}  {r.last_exit or '-':<38} {r.reason}".rstrip())
     supervised, line = stack.supervisor_status()
     print(line, file=sys.stderr)
+    disk = disk_state(stack.settings.recordings_dir)
+    print(f"recordings: {stack.settings.recordings_dir}: "
+          f"{disk.describe() if disk else 'the folder is not there'}", file=sys.stderr)
     return all(r.up for r in rows) and supervised
 
 
@@ -153,7 +162,7 @@ def cmd_db_upgrade(settings: Settings, _args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_db_seed(settings: Settings, _args: argparse.Namespace) -> int:
+def cmd_db_seed(settings: Settings, args: argparse.Namespace) -> int:
     from control.crm.seed import seed
 
     db = Database(settings)
@@ -162,7 +171,11 @@ def cmd_db_seed(settings: Settings, _args: argparse.Namespace) -> int:
         added = seed(session)
     print("\n".join(f"customer {name} added" for name in added)
           or "demo data already there")
-    return 0
+    if args.demo:
+        from control.onboarding.cli import seed_demo
+
+        seed_demo(settings, db)
+    return speech_cli.cmd_kb_seed(settings, args)  # the knowledge base's articles
 
 
 def cmd_user_add(settings: Settings, args: argparse.Namespace) -> int:
@@ -200,15 +213,21 @@ def cmd_agent_add(settings: Settings, args: argparse.Namespace) -> int:
         agent, generated = create_agent(
             session, extension=args.extension, name=args.name, password=args.password,
             realm=settings.sip_domain, skills=_csv(args.skills), languages=_csv(args.languages),
+            media_encryption=args.media_encryption,
         )
         summary = agent.as_dict()
     _apply(settings, db)
     print(f"agent {summary['extension']} ({summary['name']}) created; "
           f"skills={','.join(summary['skills']) or '-'} "  # type: ignore[arg-type]
           f"languages={','.join(summary['languages']) or '-'}")  # type: ignore[arg-type]
-    print(f"  SIP user {summary['extension']}, domain {settings.sip_domain}, registrar "
-          f"{settings.public_ip}:{settings.ports.sip} (UDP/TCP) or "
-          f"wss://{settings.public_ip}:{settings.ports.wss}")
+    if summary["media_encryption"] == "sdes":
+        print(f"  SIP user {summary['extension']}, domain {settings.sip_domain}, registrar "
+              f"sips:{settings.public_ip}:{settings.ports.sips} (TLS only; media SRTP, SDES)")
+    else:
+        print(f"  SIP user {summary['extension']}, domain {settings.sip_domain}, registrar "
+              f"{settings.public_ip}:{settings.ports.sip} (UDP/TCP), "
+              f"{settings.public_ip}:{settings.ports.sips} (TLS) or "
+              f"wss://{settings.public_ip}:{settings.ports.wss}")
     if generated:
         print(f"  generated SIP password (shown once): {generated}")
     return 0
@@ -225,24 +244,27 @@ def cmd_agent_list(settings: Settings, _args: argparse.Namespace) -> int:
 def _agent_line(a: dict[str, object]) -> str:
     return (f"{a['extension']:<8} {a['name']:<30} "
             f"skills={','.join(a['skills']) or '-'} "  # type: ignore[arg-type]
-            f"languages={','.join(a['languages']) or '-'}")  # type: ignore[arg-type]
+            f"languages={','.join(a['languages']) or '-'}"  # type: ignore[arg-type]
+            f"{' media=sdes' if a.get('media_encryption') == 'sdes' else ''}")
 
 
 def cmd_agent_update(settings: Settings, args: argparse.Namespace) -> int:
-    if all(v is None for v in (args.name, args.password, args.skills, args.languages)):
+    if all(v is None for v in (args.name, args.password, args.skills, args.languages,
+                               args.media_encryption)):
         raise InvalidInput("agent update", "nothing to change: give --name, --password, "
-                                           "--skills or --languages")
+                                           "--skills, --languages or --media-encryption")
     db = Database(settings)
     with db.session() as session:
         agent, password_changed = update_agent(
             session, args.extension, realm=settings.sip_domain, name=args.name,
             password=args.password, skills=_optional_csv(args.skills),
-            languages=_optional_csv(args.languages))
+            languages=_optional_csv(args.languages), media_encryption=args.media_encryption)
         summary = agent.as_dict()
     _apply(settings, db, unregister=[args.extension] if password_changed else [])
     print(f"agent {_agent_line(summary)} updated")
     if password_changed:
-        print("  new SIP password: its phones were unregistered and register again with it")
+        print("  its phones were unregistered: they register again (new password or "
+              "media encryption)")
     return 0
 
 
@@ -594,7 +616,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     db = sub.add_parser("db", help="database").add_subparsers(dest="db_command", required=True)
     add("upgrade", cmd_db_upgrade, "migrate the schema to the latest version", db)
-    add("seed", cmd_db_seed, "add the demo customers, policies, claim and tasks (idempotent)", db)
+    p = add("seed", cmd_db_seed, "add the demo customers, policies, claim and tasks "
+                                 "(idempotent)", db)
+    p.add_argument("--demo", action="store_true",
+                   help="on a new install also queues, two agents with their logins and a "
+                        "number to the insurance IVR (passwords printed once)")
 
     user = sub.add_parser("user", help="users of the API and web UI").add_subparsers(
         dest="user_command", required=True)
@@ -607,6 +633,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("totp", cmd_user_totp, "turn on two-factor login (TOTP) for a user; prints the "
                                    "otpauth URI once (again: a new secret)", user)
     p.add_argument("email")
+    from control.auth.cli import register as register_users
+
+    register_users(user, add)
 
     agent = sub.add_parser("agent", help="agents").add_subparsers(dest="agent_command",
                                                                    required=True)
@@ -616,6 +645,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--password", help="SIP password (generated and shown once if omitted)")
     p.add_argument("--skills", default="", help="comma separated, e.g. auto,home")
     p.add_argument("--languages", default="", help="comma separated, e.g. es,en")
+    p.add_argument("--media-encryption", default="none", choices=("none", "sdes"),
+                   help="sdes: SRTP only, its phones over SIP TLS only")
     add("list", cmd_agent_list, "list agents", agent)
     p = add("update", cmd_agent_update, "change an agent; a new password unregisters its "
                                         "phones", agent)
@@ -624,6 +655,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--password", help="new SIP password (at least 8 characters)")
     p.add_argument("--skills", help="comma separated; replaces them (\"\" clears)")
     p.add_argument("--languages", help="comma separated; replaces them (\"\" clears)")
+    p.add_argument("--media-encryption", choices=("none", "sdes"),
+                   help="sdes: SRTP only, its phones over SIP TLS only")
     p = add("remove", cmd_agent_remove, "remove an agent (refused while it has a call or "
                                         "a DID rings it); drops its registrations", agent)
     p.add_argument("extension")
@@ -702,6 +735,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("remove", cmd_did_remove, "stop routing an incoming number", did)
     p.add_argument("number", help="E.164, e.g. +34910000001")
 
+    from control.onboarding.cli import register as register_calls
+
+    register_calls(sub, add)
+
     edge = sub.add_parser("edge", help="the SIP edge's guard").add_subparsers(
         dest="edge_command", required=True)
     add("bans", cmd_edge_bans, "addresses banned (flood, password guessing) and users locked "
@@ -731,6 +768,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--at", help='"YYYY-MM-DD HH:MM" (default: now, or AITCOMMS_CLOCK)')
     p.add_argument("--tz", default="Europe/Madrid", help="time zone of --at")
     p.add_argument("--digits", default="", help="keys pressed, in order, e.g. 21")
+    recordings_cli.register(sub)
+    speech_cli.register(sub)  # speech policy / search, kb (control/speech/cli.py)
+    campaign_cli.register(sub, add)  # outbound campaigns, do-not-call lists
+    nodes_cli.register(sub, add)  # media nodes (control/provisioning/nodes_cli.py)
     return parser
 
 
@@ -739,7 +780,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     settings = get_settings()
     try:
         return int(args.func(settings, args))
-    except (InvalidInput, Conflict, NotFound, FlowError, StackError, DialplanError) as exc:
+    except (InvalidInput, Conflict, NotFound, Unavailable, FlowError, StackError,
+            DialplanError) as exc:
         print(f"aitcomms: error: {exc}", file=sys.stderr)
         return 2
 

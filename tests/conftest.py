@@ -19,11 +19,20 @@ from pathlib import Path
 
 import pytest
 
+from tests.harness.session import (
+    BASE_OFFSET,
+    MAX_OFFSET,
+    PORT_OFFSET,
+    WORKER_STRIDE,
+    WORKERS,
+)
+
 ROOT = Path(__file__).resolve().parent.parent
 # AITCOMMS_TEST_PORT_OFFSET (a multiple of 500) shifts them all, so that two
-# test sessions can run on one machine at once. A test that needs a second
+# test sessions can run on one machine at once, and each worker of a session
+# has its own offset (tests/harness/session.py). A test that needs a second
 # stack (PostgreSQL and Redis paths) takes the offset 500 above.
-_OFFSET = int(os.environ.get("AITCOMMS_TEST_PORT_OFFSET", "0"))
+_OFFSET = PORT_OFFSET
 SECOND_STACK_OFFSET = _OFFSET + 500
 
 
@@ -56,10 +65,11 @@ class StackUnderTest:
 
         return ensure_secrets(self.var_dir / "secrets.env")[key]
 
-    def aitcomms(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    def aitcomms(self, *args: str, check: bool = True,
+                 timeout: float = 60) -> subprocess.CompletedProcess[str]:
         """The real CLI, as IT ops run it."""
         proc = subprocess.run([sys.executable, "-m", "control", *args], env=self.env,
-                              capture_output=True, text=True, timeout=60, cwd=ROOT)
+                              capture_output=True, text=True, timeout=timeout, cwd=ROOT)
         if check and proc.returncode != 0:
             raise AssertionError(f"aitcomms {' '.join(args)} failed ({proc.returncode}):\n"
                                  f"{proc.stdout}{proc.stderr}")
@@ -70,10 +80,20 @@ class StackUnderTest:
         """An API/UI user, created once per session (users outlive clean_stack):
         added with the real CLI if absent; if present, it must be the same user
         (role, agent extension, active). Any other failure of `user add` fails
-        the test, loudly. (The password is proven by the test's login.)"""
-        if self._user(email) is None:
+        the test, loudly. (The password is proven by the test's login.)
+
+        One difference is expected and mended, with the real CLI: a user with
+        no agent where the test wants one. Removing an agent through the API
+        or the CLI unlinks its users (so that a new agent given the extension
+        does not inherit them), and a test file on the same worker may have
+        done that since another file made this user (test_campaigns and
+        test_outbound share one)."""
+        found_first = self._user(email)
+        if found_first is None:
             self.aitcomms("user", "add", email, "--role", role, "--password", password,
                           *(("--agent", agent) if agent else ()))
+        elif agent and found_first["agent_extension"] is None:
+            self.aitcomms("user", "update", email, "--agent", agent)
         user = self._user(email)
         assert user is not None, f"`aitcomms user add {email}` succeeded but no user row"
         found = (user["role"], user["agent_extension"], bool(user["active"]))
@@ -101,19 +121,31 @@ class StackUnderTest:
         return subprocess.run(["kamcmd", "-s", f"tcp:127.0.0.1:{self.port('kamailio_ctl')}",
                                *args], capture_output=True, text=True, timeout=10).stdout
 
-    def log(self, component: str) -> str:
-        return (self.var_dir / "log" / f"{component}.log").read_text(errors="replace")
+    def log(self, component: str, since: int = 0) -> str:
+        """A daemon's log; ``since``: from that length on (a length taken
+        earlier), so that lines written before, by other tests of the
+        session, do not count."""
+        return (self.var_dir / "log" / f"{component}.log").read_text(errors="replace")[since:]
 
 
 def ports_at(offset: int) -> dict[str, int]:
     """The stack's ports at a port offset (a multiple of 500)."""
     return {name: port + offset for name, port in {
-        "SIP": 25060, "WS": 28080, "WSS": 28443, "ASTERISK_SIP": 25080, "AMI": 25038,
-        "ARI": 28088, "HTTP": 28000, "FASTAGI": 24573, "RTPENGINE_NG": 22223,
+        "SIP": 25060, "SIPS": 25061, "WS": 28080, "WSS": 28443, "ASTERISK_SIP": 25080, "AMI": 25038,
+        "ARI": 28088, "HTTP": 28000, "FASTAGI": 24573, "AUDIOSOCKET": 24574,
+        "RTPENGINE_NG": 22223,
         "KAMAILIO_CTL": 22049,
     }.items()} | {
-        "ASTERISK_RTP_MIN": 50000 + 2 * offset, "ASTERISK_RTP_MAX": 50499 + 2 * offset,
-        "RTPENGINE_MIN": 50500 + 2 * offset, "RTPENGINE_MAX": 50999 + 2 * offset,
+        # below the kernel's ephemeral range (32768 and up), like every other
+        # port of the stack: there any process's outgoing socket may hold a
+        # port first (another stack's Kamailio talking to its rtpengine held
+        # 52387 for hours), and Asterisk, finding its RTCP port (RTP + 1)
+        # taken, runs the call without RTCP: no statistics, so the leg is
+        # missing from `pjsip show channelstats`. 400 Asterisk ports (200
+        # legs), 100 for rtpengine (browsers and SRTP phones only); clear of
+        # a `make run` stack's ranges (10000-14999, 30000-34999)
+        "ASTERISK_RTP_MIN": 15000 + offset, "ASTERISK_RTP_MAX": 15399 + offset,
+        "RTPENGINE_MIN": 15400 + offset, "RTPENGINE_MAX": 15499 + offset,
     }
 
 
@@ -135,35 +167,95 @@ def running_stack(offset: int, **env_extra: str) -> Iterator[StackUnderTest]:
     ts = StackUnderTest(env=env, var_dir=var_dir)
     from control.stack.components import port_open
 
+    if offset > MAX_OFFSET:
+        pytest.fail(f"port offset {offset} puts the stack's ports in the kernel's ephemeral "
+                    f"range (32768 and up): keep AITCOMMS_TEST_PORT_OFFSET at most "
+                    f"{MAX_OFFSET - WORKER_STRIDE * (WORKERS - 1) - 500} with {WORKERS} workers")
+
     if port_open("udp", ports["SIP"]) or port_open("tcp", ports["AMI"]):
         pytest.fail(f"the test ports (SIP {ports['SIP']}) are taken: another test "
                     "session is running on this machine")
-    up = ts.aitcomms("up", check=False)
-    if up.returncode != 0:
+    try:
+        # `up` waits up to 60 s for each daemon: a loaded machine may need more
+        up = ts.aitcomms("up", check=False, timeout=240)
+        failed = f"{up.stdout}{up.stderr}" if up.returncode != 0 else ""
+    except subprocess.TimeoutExpired as exc:
+        failed = f"`aitcomms up` still running after {exc.timeout} s"
+    if failed:  # nothing left running on the test ports for the next session
         ts.aitcomms("down", check=False)
-        pytest.fail(f"test stack did not come up:\n{up.stdout}{up.stderr}")
+        pytest.fail(f"test stack did not come up:\n{failed}")
     try:
         yield ts
     finally:
         ts.aitcomms("down", check=False)
         artifacts = ROOT / "test-artifacts" / "logs"
-        if offset != _OFFSET:
+        if offset != BASE_OFFSET:  # another worker's stack, or a second stack
             artifacts = artifacts / f"offset-{offset}"
+        if artifacts.is_dir() and any(artifacts.glob("*.log")):
+            # an earlier stack at this offset (the fault tests run one stack per
+            # class): its logs are kept as <dir>.1, .2 ... (the newest highest)
+            n = 1
+            while artifacts.with_name(f"{artifacts.name}.{n}").exists():
+                n += 1
+            earlier = artifacts.with_name(f"{artifacts.name}.{n}")
+            earlier.mkdir()
+            for log in artifacts.glob("*.log"):
+                log.rename(earlier / log.name)
         artifacts.mkdir(parents=True, exist_ok=True)
         for log in (var_dir / "log").glob("*.log"):
             shutil.copy(log, artifacts / log.name)
         shutil.rmtree(var_dir, ignore_errors=True)
 
 
+# AITCOMMS_TEST_DATA=postgresql: the session's stack keeps its data in a
+# throwaway PostgreSQL database and publishes its events on Redis (a database
+# number of its own per port offset), the production data path; `make test`
+# runs the real-call tests that write rows or publish events that way too.
+TEST_DATA = os.environ.get("AITCOMMS_TEST_DATA", "embedded")
+
+
 @pytest.fixture(scope="session")
 def stack() -> Iterator[StackUnderTest]:
-    with running_stack(_OFFSET) as ts:
+    if TEST_DATA == "embedded":
+        with running_stack(_OFFSET) as ts:
+            yield ts
+        return
+    if TEST_DATA != "postgresql":
+        pytest.fail(f"AITCOMMS_TEST_DATA={TEST_DATA!r}: expected embedded or postgresql")
+    with production_data() as env, running_stack(_OFFSET, **env) as ts:
         yield ts
+
+
+@contextmanager
+def production_data() -> Iterator[dict[str, str]]:
+    """DATABASE_URL (a new PostgreSQL database, dropped after) and REDIS_URL
+    (emptied first) for a stack. Without the servers (a user's fresh
+    machine) the tests are skipped, saying why, as the API tests' PostgreSQL
+    runs are."""
+    import redis
+
+    from tests.harness.crm import create_pg_database, drop_pg_database, pg_unreachable
+
+    reason = pg_unreachable()
+    if reason:
+        pytest.skip(f"AITCOMMS_TEST_DATA=postgresql: {reason}")
+    redis_url = f"redis://127.0.0.1:6379/{1 + (_OFFSET // 500) % 14}"
+    try:
+        redis.Redis.from_url(redis_url).flushdb()
+    except redis.RedisError as exc:
+        pytest.skip(f"AITCOMMS_TEST_DATA=postgresql: no Redis at {redis_url}: {exc}")
+    url = create_pg_database("aitcomms_stack")
+    try:
+        yield {"DATABASE_URL": url, "REDIS_URL": redis_url}
+    finally:
+        drop_pg_database(url)
 
 
 @pytest.fixture
 def clean_stack(stack: StackUnderTest) -> Iterator[StackUnderTest]:
-    """The shared stack, emptied of this test's agents, trunks, DIDs and registrations."""
+    """The shared stack, emptied of this test's agents, trunks, DIDs, queues (with
+their speech policies), calls, customers and registrations; media nodes back
+to the stack's own Asterisk alone, in service."""
     yield stack
     from sqlalchemy import text
 
@@ -175,11 +267,22 @@ def clean_stack(stack: StackUnderTest) -> Iterator[StackUnderTest]:
     db = Database(stack.settings)
     with db.session() as session:
         extensions = [r[0] for r in session.execute(text("SELECT extension FROM agents"))]
+        # speech_policies: a queue's transcription, by the queue's name (no
+        # foreign key): a later file's queue of that name would be transcribed
         for table in ("routing_decisions", "calls", "queue_members", "queues", "dids", "trunks",
-                      "agents", "tasks", "interactions", "customer_phones", "customers"):
+                      "agents", "tasks", "interactions", "customer_phones", "customers",
+                      "speech_policies"):
             session.execute(text(f"DELETE FROM {table}"))
+        # media nodes: only the stack's own Asterisk, in service
+        nodes_changed = session.execute(text(
+            "DELETE FROM media_nodes WHERE name != 'local'")).rowcount
+        nodes_changed += session.execute(text(
+            "UPDATE media_nodes SET state = 'active' "
+            "WHERE state != 'active'")).rowcount
     db.dispose()
     stack.aitcomms("apply")
+    if nodes_changed:
+        stack.kamcmd("dispatcher.reload")
     for ext in extensions:
         stack.kamcmd("ul.rm", "location", ext)
     for table in ("ipban", "authfail", "userban", "trusted"):  # the edge's memory
@@ -225,3 +328,21 @@ def database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[object]
         db = sqlite_database(tmp_path)
     yield db
     db.dispose()
+
+
+# -- figures the tests measured, printed at the end of the session ----------------------
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    if not hasattr(session.config, "workerinput"):  # the controller, or a plain run
+        from tests.harness import figures
+
+        figures.clear()
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    from tests.harness import figures
+
+    found = figures.collected()
+    if found:
+        terminalreporter.section("figures measured by the tests")
+        terminalreporter.write(found)

@@ -226,7 +226,8 @@ async def test_call_ended_while_the_database_is_away_is_closed_once_it_is_back(
             with database_locked(stack):
                 hung_up_at = datetime.now(UTC)
                 await ami.manager.send_action({"Action": "Hangup", "Channel": agent_leg})
-                assert (await phones["1002"].result(10)).returncode == 0  # its BYE
+                hung_up = await phones["1002"].result(10)  # its BYE
+                assert hung_up.returncode == 0, hung_up.output
                 # the router ends the caller's leg without waiting for the database
                 assert await ami.wait_for(lambda: _gone(ami, caller_leg), 10)
                 # the end waits in the outbox; the agent is free here meanwhile

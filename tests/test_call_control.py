@@ -105,6 +105,16 @@ async def test_hold_transfer_recording_pause_and_hangup(clean_stack: StackUnderT
     decisions = api(stack, f"/api/v1/calls/{call_id}/routing")["decisions"]
     assert [d["chosen"] for d in decisions] == ["1002", "1003"]
     assert "blind transfer from 1002 to 1003" in decisions[-1]["reason"]
+    # the call's timeline (call history) holds each step, in order
+    steps = [(s["kind"], s.get("agent_extension"), s.get("to")) for s in
+             api(stack, f"/api/v1/calls/{call_id}")["timeline"]
+             if s["kind"] in ("rung", "answered", "recording_paused", "recording_resumed",
+                              "held", "unheld", "transferred", "ended")]
+    assert steps == [("rung", "1002", None), ("answered", "1002", None),
+                     ("recording_paused", "1002", None), ("recording_resumed", "1002", None),
+                     ("held", "1002", None), ("unheld", "1002", None),
+                     ("transferred", "1002", "ext:1003"), ("rung", "1003", None),
+                     ("answered", "1003", None), ("ended", None, None)], steps
     recording = await wait_until(lambda: (r := calls(stack)[-1]["recording"]) and
                                  r.startswith("/") and r)
     with wave.open(str(Path(recording))) as wav:
@@ -162,6 +172,11 @@ async def test_attended_transfer(clean_stack: StackUnderTest) -> None:
             rtp.close()
     decisions = api(stack, f"{path}/routing")["decisions"]
     assert "attended transfer from 1002 to 1003" in decisions[-1]["reason"]
+    steps = [(s["kind"], s.get("agent_extension"), s.get("to"), s.get("attended"))
+             for s in api(stack, path)["timeline"]
+             if s["kind"] in ("consulting", "transferred")]
+    assert steps == [("consulting", "1002", "ext:1003", None),
+                     ("transferred", "1002", "ext:1003", True)], steps
     agents = {a["extension"]: a["status"] for a in api(stack, "/api/v1/agents")["agents"]}
     assert agents["1003"] in ("on_call", "wrap_up") and agents["1002"] in ("wrap_up",
                                                                             "available")

@@ -71,7 +71,7 @@ def test_schema_and_kamailio_views(tmp_path: Path, backend: str,
     assert sub == [("1001", sip_ha1("1001", "aitcomms.local", "ana-secret-1"))]
     assert addr == [(1, "127.0.0.2", 32, 0, "carrier")]
     assert versions == {"kamailio_version": 1, "kamailio_subscriber": 7,
-                        "kamailio_trunk_address": 6}
+                        "kamailio_trunk_address": 6, "kamailio_dispatcher": 4}
     db.dispose()
 
 

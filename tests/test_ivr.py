@@ -43,6 +43,7 @@ DID = "+34910000077"
 SEGUROS_DID = "+34910000078"  # the real insurance line, dialplans/ivr/seguros.yaml
 CALLER = "34600111222"
 MARIA_PHONE = "34612345678"  # seeded, DNI 12345678Z
+JOHN_PHONE = "34645678901"  # seeded, English
 JOHN_POLICY = "2026000002"  # John Smith's AUT-2026-000002, keyed without letters
 MADRID = ZoneInfo("Europe/Madrid")
 ALL_WEEK = '{days: mon-sun, time: "00:00-24:00"}'
@@ -320,6 +321,25 @@ async def test_key_presses_reach_the_queue_with_language_and_skills(ops: Ops) ->
            f"AIT_CUSTOMER_ID={maria} -> ACD: language es, skills auto,claims,home" in sim, sim
 
 
+async def test_no_language_chosen_the_customers_own_routes(ops: Ops) -> None:
+    """John Smith (English, in his file) keys no language (a key that is no
+    option: the language menu gives up at once); the flow's language
+    (Spanish) is only the prompts', and the ACD routes him in English from
+    his record."""
+    ops.cli("did", "add", SEGUROS_DID, "--to", "ivr:seguros")
+    tuesday = "2026-03-03 10:00"
+    ops.cli("dialplan", "apply", "--author", "test", clock=tuesday)
+    john = ops.rows("SELECT id FROM customers WHERE dni = 'X1234567L'")[0]["id"]
+    await call([(0, "#"), (1.5, "1")], call_ms=6000, caller=JOHN_PHONE,
+               did=SEGUROS_DID, stack=ops.stack)
+    rows = await wait_for(lambda: [r for r in ops.calls() if r["customer_id"] == john])
+    assert rows, f"John's call never reached the ACD: {ops.calls()}"
+    assert (rows[-1]["queue"], rows[-1]["language"]) == ("autos", "en"), rows[-1]
+    sim = simulate(ops, "#1", caller=JOHN_PHONE, at=tuesday, did=SEGUROS_DID)
+    assert "queue autos: AIT_LANGUAGE= AIT_SKILLS=auto" in sim, sim
+    assert "-> ACD: language en" in sim, sim
+
+
 async def test_invalid_keys_replay_the_menu_then_the_operator_queue(ops: Ops) -> None:
     ops.cli("dialplan", "apply", "--author", "test")
     async with Ami(ops.stack.port("ami"), ops.stack.secret("AMI_PASSWORD")) as ami:
@@ -406,6 +426,8 @@ async def test_closed_line_offers_a_callback_that_becomes_a_task(ops: Ops) -> No
 
 async def test_keyed_dni_identifies_the_customer_for_the_acd(ops: Ops) -> None:
     stack = ops.stack
+    # the session's log: earlier IVR calls (the tests above) identify callers too
+    log_from = len(stack.log("control"))
     add_agent(stack, "1001", languages="es")  # María's agent last time (seed)
     ops.cli("queue", "member", "add", "operador", "1001")
     ops.cli("dialplan", "apply", "--author", "test")
@@ -422,7 +444,7 @@ async def test_keyed_dni_identifies_the_customer_for_the_acd(ops: Ops) -> None:
     row = rows[-1]
     assert row["queue"] == "operador" and row["customer_id"] == maria
     assert row["priority"] == 15  # 5 from the IVR, +10: María is a VIP
-    assert "FastAGI identify" in stack.log("control")
+    assert "FastAGI identify" in stack.log("control", since=log_from)
     # the ringing agent's screen pop is María's file, not the caller ID's (nobody)
     assert (pop["call_id"], pop["agent"], pop["customer_id"]) == (row["id"], "1001", maria)
     assert pop["context"]["customer"]["name"] == "María Rodríguez Sánchez"

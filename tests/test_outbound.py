@@ -63,7 +63,9 @@ def agent_token(stack: StackUnderTest) -> str:
 
 
 def call_row(stack: StackUnderTest, call_id: str) -> dict[str, Any]:
-    return next(c for c in calls(stack) if c["id"] == call_id)
+    """The call's row; {"state": None} until the router has written it (its
+    call log writes a moment after the API answered)."""
+    return next((c for c in calls(stack) if c["id"] == call_id), {"state": None})
 
 
 async def prove_two_way_audio(stack: StackUnderTest, agent_rtp: RtpEndpoint,

@@ -11,6 +11,7 @@ the next call must work. ``aitcomms down`` then stops everything for good.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import signal
@@ -36,6 +37,7 @@ from tests.conftest import (
     ports_at,
     running_stack,
 )
+from tests.harness import figures
 from tests.harness.ami import Ami
 from tests.harness.rtp import RtpEndpoint
 from tests.test_acd import _health, add_agent, agent_phones, api, calls, wait_until
@@ -133,7 +135,8 @@ def test_a_daemon_that_keeps_dying_is_restarted_with_backoff_then_given_up(
         assert _wait_for(lambda: phase("flaky") == "gave_up", 15), phase("flaky")
         starts = _starts(tmp_path / "flaky.starts")
         gaps = [b - a for a, b in zip(starts, starts[1:], strict=False)]
-        print(f"\na daemon dying 0.3 s after each start: gaps {[round(g, 2) for g in gaps]} s")
+        figures.report("a daemon dying 0.3 s after each start: gaps "
+                       f"{[round(g, 2) for g in gaps]} s")
         # four quick deaths: started 4 times, 3 of them restarts after 0.2, 0.4, 0.8 s
         assert len(starts) == 4, starts
         for gap, delay in zip(gaps, (0.2, 0.4, 0.8), strict=True):
@@ -172,7 +175,12 @@ def own_stack() -> Iterator[StackUnderTest]:
     # At the session's offset when this module runs alone (the session stack
     # is not up), else beside it, as every second stack.
     taken = port_open("udp", ports_at(_OFFSET)["SIP"])
-    with running_stack(SECOND_STACK_OFFSET if taken else _OFFSET) as stack:
+    # liveness probes every second, each given 2 s, 3 misses kill: a hung
+    # daemon goes within about 10 s, and a busy one on this shared machine
+    # still has 6 s or more to answer before it counts as hung
+    with running_stack(SECOND_STACK_OFFSET if taken else _OFFSET,
+                       AITCOMMS_LIVENESS_INTERVAL_S="1", AITCOMMS_LIVENESS_TIMEOUT_S="2",
+                       AITCOMMS_LIVENESS_FAILURES="3") as stack:
         stack.aitcomms("trunk", "add", "carrier", "--host", TRUNK_IP, "--port", "5060")
         stack.aitcomms("did", "add", IVR_DID, "--to", "ivr:welcome")
         add_agent(stack, AGENT, languages="es")
@@ -221,6 +229,7 @@ def _rtpengine_pongs(stack: StackUnderTest) -> bool:
         return b"pong" in s.recv(1024)
 
 
+@pytest.mark.resilience
 @pytest.mark.parametrize("name", ["asterisk", "rtpengine", "kamailio", "control"])
 async def test_killed_daemon_is_back_within_10_s_and_the_next_call_works(
         own_stack: StackUnderTest, name: str) -> None:
@@ -233,7 +242,7 @@ async def test_killed_daemon_is_back_within_10_s_and_the_next_call_works(
     back = await wait_until(lambda: _up(stack, name), 10)
     recovered = time.monotonic() - killed
     healthy = await wait_until(lambda: _health(stack) == "ok", 20)
-    print(f"\n{name}: killed (pid {pid}); back (listening) in {recovered:.1f} s, "
+    figures.report(f"{name}: killed (pid {pid}); back (listening) in {recovered:.1f} s, "
           f"control plane healthy (AMI+ARI) {time.monotonic() - killed:.1f} s after the kill")
     assert back and recovered < 10, f"{name} not back within 10 s"
     assert healthy, f"the control plane did not reconnect after {name} came back"
@@ -253,6 +262,7 @@ async def test_killed_daemon_is_back_within_10_s_and_the_next_call_works(
         await _queue_call_reaches_the_agent(stack)
 
 
+@pytest.mark.resilience
 async def test_asterisk_killed_mid_call_comes_back_and_the_acd_goes_on(
         own_stack: StackUnderTest) -> None:
     """The issue's case: the control plane closes the call that died with
@@ -274,7 +284,7 @@ async def test_asterisk_killed_mid_call_comes_back_and_the_acd_goes_on(
             assert await wait_until(lambda: _up(stack, "asterisk"), 10)
             back = time.monotonic() - killed
             assert await wait_until(lambda: _health(stack) == "ok", 20)
-            print(f"\nasterisk killed mid-call: back in {back:.1f} s, the control plane "
+            figures.report(f"asterisk killed mid-call: back in {back:.1f} s, the control plane "
                   f"healthy again {time.monotonic() - killed:.1f} s after the kill")
         finally:
             call.kill()
@@ -291,11 +301,60 @@ async def test_asterisk_killed_mid_call_comes_back_and_the_acd_goes_on(
     await _queue_call_reaches_the_agent(stack)
 
 
+@pytest.mark.resilience
+@pytest.mark.parametrize("name", ["asterisk", "rtpengine", "kamailio", "control"])
+async def test_hung_daemon_is_killed_and_replaced_and_the_next_call_works(
+        own_stack: StackUnderTest, name: str) -> None:
+    """Alive but not answering (SIGSTOP to its whole process group, as a
+    deadlock looks from outside): its pid and sockets stay, only the liveness
+    probe can tell. The supervisor kills it, restarts it, and says why."""
+    stack = own_stack
+    assert await wait_until(lambda: _health(stack) == "ok", 15), "not healthy before"
+    pid = int((stack.var_dir / "run" / f"{name}.pid").read_text())
+    restarts_before = _restarts(stack, name)
+    stopped = time.monotonic()
+    os.killpg(pid, signal.SIGSTOP)
+    try:
+        replaced = await wait_until(lambda: _up(stack, name) and _pid(stack, name) != pid, 30)
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(pid, signal.SIGCONT)  # if it was not killed, do not leave it stopped
+    took = time.monotonic() - stopped
+    figures.report(f"{name}: hung (SIGSTOP) -> killed and replaced in {took:.1f} s")
+    assert replaced, f"{name} hung and was not replaced within 30 s"
+    assert _gone(pid), f"the hung {name} is still there"
+
+    proc = stack.aitcomms("status", check=False)
+    line = next(ln for ln in proc.stdout.splitlines() if ln.startswith(name))
+    assert "liveness probes unanswered" in line and "SIGKILL" in line, line
+    assert _restarts(stack, name) == restarts_before + 1, line
+    assert await wait_until(lambda: _health(stack) == "ok", 20), "not healthy after"
+    await _queue_call_reaches_the_agent(stack)
+
+
+def _pid(stack: StackUnderTest, name: str) -> int | None:
+    return Stack(stack.settings).component(name).pid()
+
+
+def _restarts(stack: StackUnderTest, name: str) -> int:
+    state = SupervisorState.read(stack.var_dir / "run" / "supervisor.json")
+    return state.components[name].restarts if state else 0
+
+
+def _gone(pid: int) -> bool:
+    """Not running: no such process, or a zombie."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
+    except OSError:
+        return True
+
+
 def _agent_status(stack: StackUnderTest) -> str:
     agents = api(stack, "/api/v1/agents")["agents"]
     return str(next(a["status"] for a in agents if a["extension"] == AGENT))
 
 
+@pytest.mark.resilience
 def test_down_stops_everything_and_nothing_restarts(own_stack: StackUnderTest) -> None:
     stack = own_stack
     run = stack.var_dir / "run"

@@ -157,8 +157,13 @@ class AgentStates:
         return changed
 
     def _written(self, ops: list[dict[str, Any]]) -> None:
+        landed = asyncio.get_running_loop().time()
         for op in ops:
             ext = op["extension"]
+            # a read of the database begun before this write landed may hold
+            # the agent's older state: load() keeps ours over it (else a
+            # wrap-up already over comes back from the read, with no timer)
+            self._changed[ext] = max(self._changed.get(ext, landed), landed)
             left = self._unwritten.get(ext, 0) - 1
             if left > 0:
                 self._unwritten[ext] = left

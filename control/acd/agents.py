@@ -23,6 +23,8 @@ from control.errors import Conflict, InvalidInput, NotFound
 EXTENSION_RE = re.compile(r"^[1-9][0-9]{1,7}$")
 TAG_RE = re.compile(r"^[a-z][a-z0-9_-]{0,31}$")
 LANGUAGE_RE = re.compile(r"^[a-z]{2}$")
+# what the agent's phones get: plain RTP, or SRTP keyed by SDES (over TLS only)
+MEDIA_ENCRYPTIONS = ("none", "sdes")
 # an agent in these states has a call ringing or up: it cannot be removed
 BUSY = (AgentStatus.RINGING.value, AgentStatus.ON_CALL.value)
 
@@ -59,6 +61,13 @@ def _password(password: str) -> str:
     return password
 
 
+def _media_encryption(value: str) -> str:
+    value = value.strip().lower()
+    if value not in MEDIA_ENCRYPTIONS:
+        raise InvalidInput("media_encryption", f"one of {', '.join(MEDIA_ENCRYPTIONS)}")
+    return value
+
+
 def create_agent(
     session: Session,
     *,
@@ -68,6 +77,7 @@ def create_agent(
     realm: str,
     skills: list[str] | None = None,
     languages: list[str] | None = None,
+    media_encryption: str = "none",
     actor: Actor = CLI,
 ) -> tuple[Agent, str | None]:
     """Create an agent. Returns the agent and the generated password, if one
@@ -87,6 +97,7 @@ def create_agent(
         skills=_tags("skills", skills or [], TAG_RE),
         languages=_tags("languages", languages or [], LANGUAGE_RE),
         sip_ha1=sip_ha1(extension, realm, password),
+        media_encryption=_media_encryption(media_encryption),
     )
     session.add(agent)
     session.flush()
@@ -115,11 +126,14 @@ def update_agent(
     password: str | None = None,
     skills: list[str] | None = None,
     languages: list[str] | None = None,
+    media_encryption: str | None = None,
 ) -> tuple[Agent, bool]:
     """Change what is given (None: unchanged). A new password replaces the
     digest HA1: the old password stops working at once (Kamailio reads HA1
-    from the database). Returns the agent and whether the password changed
-    (then the caller drops its registrations, see apply_data_change)."""
+    from the database). Returns the agent and whether its phones must
+    register again (then the caller drops its registrations, see
+    apply_data_change): a new password, or a new media encryption (Kamailio
+    keeps it with each registration)."""
     agent = get_agent(session, extension)
     before = agent.as_dict()
     if name is not None:
@@ -128,6 +142,10 @@ def update_agent(
         agent.skills = _tags("skills", skills, TAG_RE)
     if languages is not None:
         agent.languages = _tags("languages", languages, LANGUAGE_RE)
+    encryption_changed = False
+    if media_encryption is not None:
+        new = _media_encryption(media_encryption)
+        encryption_changed, agent.media_encryption = new != agent.media_encryption, new
     new_ha1 = sip_ha1(extension, realm, _password(password)) if password is not None else None
     password_changed = new_ha1 is not None and new_ha1 != agent.sip_ha1
     if new_ha1 is not None:
@@ -138,7 +156,7 @@ def update_agent(
         after["sip_password"] = "changed"  # never the password, nor its HA1
     if after != before:
         record(session, actor, "update", "agents", extension, before=before, after=after)
-    return agent, password_changed
+    return agent, password_changed or encryption_changed
 
 
 def delete_agent(session: Session, extension: str, *, actor: Actor = CLI,

@@ -53,6 +53,7 @@ async def hold(acd: Router, call_id: str, on: bool) -> None:
         await acd.ari.request_quietly("DELETE", f"/channels/{call.caller_channel}/moh")
         await acd.ari.request("POST", f"/bridges/{call.bridge_id}/addChannel",
                               channel=call.caller_channel)
+    acd.call_log.event(call.id, "held" if on else "unheld", call.row.get("agent_extension"))
     await acd.notifier.call_held(call, on)
 
 
@@ -83,12 +84,11 @@ async def transfer(acd: Router, call_id: str, target: str) -> None:
     if old_agent_channel:
         await acd.ari.request_quietly("DELETE", f"/channels/{old_agent_channel}")
     if old_extension:
-        queue = acd.queues.get(call.queue)
-        await acd.agents.start_wrapup(old_extension, queue["wrapup_s"] if queue
-                                      else acd.outbound_wrapup_s)
+        await acd.agents.start_wrapup(old_extension, acd.wrapup_s(call))
     call.row = call.row | {"state": CallState.WAITING.value}
     acd.call_log.call(call.id, state=CallState.WAITING.value, agent_channel=None,
                       bridge_id=None)
+    acd.call_log.event(call.id, "transferred", old_extension, to=target, attended=False)
     await acd.notifier.call_transferred(call, target, old_extension)
     if kind == "queue":
         call.queue = name
@@ -128,6 +128,8 @@ async def consulted_answers(acd: Router, channel: dict[str, Any], args: list[str
         return
     await acd.ari.request("POST", f"/bridges/{call.bridge_id}/addChannel",
                           channel=channel["id"])
+    acd.call_log.event(call.id, "consulting", call.row.get("agent_extension"),
+                       to=f"ext:{call.consult_agent}")
     await acd.notifier.call_consulting(call)
 
 
@@ -151,11 +153,11 @@ async def complete_transfer(acd: Router, call_id: str) -> None:
     acd.call_log.call(call.id, agent_extension=new_extension, agent_channel=new_channel)
     acd.call_log.decision(call.id, [], new_extension,
                           f"attended transfer from {old_extension} to {new_extension}")
+    acd.call_log.event(call.id, "transferred", old_extension, to=f"ext:{new_extension}",
+                       attended=True)
     await acd.agents.on_call(new_extension)
     if old_extension:
-        queue = acd.queues.get(call.queue)
-        await acd.agents.start_wrapup(old_extension, queue["wrapup_s"] if queue
-                                      else acd.outbound_wrapup_s)
+        await acd.agents.start_wrapup(old_extension, acd.wrapup_s(call))
     await acd.notifier.call_transferred(call, new_extension, old_extension, attended=True)
 
 
@@ -174,4 +176,5 @@ async def recording(acd: Router, call_id: str, action: str) -> None:
     else:
         await acd.ari.request("DELETE", f"/recordings/live/{call.id}/pause")
     done = {"start": "started", "pause": "paused", "resume": "resumed"}[action]
+    acd.call_log.event(call.id, f"recording_{done}", call.row.get("agent_extension"))
     await acd.notifier.recording(call, done)

@@ -64,6 +64,13 @@ class CallLog:
         """The call's recording, filed: on its row and its interaction."""
         self._put({"op": "recording", "call_id": call_id, "path": path})
 
+    def event(self, call_id: str, kind: str, agent_extension: str | None = None,
+              **data: Any) -> None:
+        """Something that happened to the call (held, transferred, supervised...)
+        for its timeline, at this moment; in order with the call's other writes."""
+        self._put({"op": "event", "call_id": call_id, "at": now().isoformat(), "kind": kind,
+                   "agent": agent_extension, "data": {k: _json(v) for k, v in data.items()}})
+
     def ended(self, row: dict[str, Any]) -> None:
         """Close the call's row and write the interaction (and any callback task)."""
         self._put({"op": "ended", "call": row, "close": True})

@@ -11,6 +11,7 @@ row is written.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -27,6 +28,20 @@ class Supervision:
     call_id: str
     snoop_channel: str
     bridge_id: str
+
+
+@dataclass(frozen=True)
+class CallLegs:
+    """A bridged call as other capabilities see it (the ACD's public hook,
+    :meth:`control.acd.router.Router.on_connected`): its id, queue, both
+    legs' channels and the agent. A copy: nothing in it changes the call."""
+    call_id: str
+    queue: str
+    direction: str
+    caller_channel: str
+    agent_channel: str
+    agent_extension: str | None
+    customer_id: int | None
 
 
 @dataclass
@@ -60,6 +75,15 @@ class LiveCall:
     needs: dict[str, Any] = field(default_factory=dict)  # the needs and their sources
     recording: str | None = None  # the live recording's name, while it runs
     ring_ended: float = 0.0  # loop time an agent's ring last ended unanswered
+    # an outbound call's leg ended before it was answered: who handles it
+    # (None: the click-to-call dialer; a campaign's dialer sets its own)
+    on_leg_failed: Callable[[LiveCall, str, int | None], Awaitable[None]] | None = None
+    # the agent's wrap-up after this call, when not its queue's (a campaign's)
+    wrapup_s: int | None = None
+
+    def legs(self) -> CallLegs:
+        return CallLegs(self.id, self.queue, self.direction, self.caller_channel,
+                        self.agent_channel or "", self.agent_extension, self.customer_id)
 
     @property
     def queued(self) -> bool:

@@ -131,6 +131,17 @@ class CrmLink:
     def end_call(self, s: Session, call: dict[str, Any], close: bool = False) -> None:
         """The end of a call in ``s``: with ``close``, the calls row (``state``,
         ``ended_at``, ``recording`` of ``call``), then the CRM's records."""
+        if call.get("customer_id") is None and call.get("caller_number"):
+            # routed without the customer's file (the lookup was skipped: a
+            # slow database, a burst of callers): the CRM still gets the
+            # interaction, the customer found here by the caller ID, off the
+            # caller's path; the calls row is told too
+            customer = find_customer_by_phone(s, call["caller_number"])
+            if customer is not None:
+                call = call | {"customer_id": customer.id}
+                row = s.get(Call, call["id"])
+                if row is not None and row.customer_id is None:
+                    row.customer_id = customer.id
         if close and call.get("customer_id") is None and not call.get("task_id") \
                 and call["state"] != "callback":
             # nothing for the CRM (an unknown caller, no task): the row only

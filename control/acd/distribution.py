@@ -144,7 +144,7 @@ async def ring(acd: Router, call: LiveCall, extension: str, agent_channel: str,
         log.warning("could not ring %s: %s", extension, exc)
         await ring_failed(acd, call, extension)
         return
-    # a hang-up that came before the subscription is noticed here
+    # a hang-up whose event was lost (the events websocket dropped) is noticed here
     acd.lanes.later(timeout_s + RING_CHECK_GRACE_S, call.id,
                     lambda: check_ringing(acd, call, agent_channel), "ring check")
 
@@ -169,6 +169,7 @@ async def ring_failed(acd: Router, call: LiveCall, extension: str, miss: bool = 
     call.ring_ended = asyncio.get_running_loop().time()
     queue = acd.queues.get(call.queue)
     await acd.agents.missed(extension, int(queue["max_misses"]) if queue else 2, counts=miss)
+    acd.call_log.event(call.id, "ring_missed" if miss else "ring_ended", extension)
     if not call.ended:
         call.row = call.row | {"state": CallState.WAITING.value}
         acd.call_log.call(call.id, state=CallState.WAITING.value, agent_channel=None)

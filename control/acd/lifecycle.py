@@ -20,8 +20,10 @@ database may be locked or down, the caller still reaches an agent.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import shutil
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from control.acd import distribution, supervision
@@ -148,9 +150,12 @@ async def connect(acd: Router, call: LiveCall, agent_channel: str, extension: st
     acd.call_log.call(call.id, state=CallState.ANSWERED.value, agent_extension=extension,
                       answered_at=answered_at, bridge_id=bridge["id"],
                       agent_channel=agent_channel, recording=recording)
+    # the row keeps the last answer only: a transferred call is answered again
+    acd.call_log.event(call.id, "answered", extension)
     acd.agents.answered(extension)
     await acd.agents.on_call(extension)
     await acd.notifier.call_answered(call)
+    acd.tell(acd.on_connected, call.legs())  # e.g. the speech tap, apart from the call
 
 
 async def channel_gone(acd: Router, chan_id: str, cause: int | None) -> None:
@@ -171,7 +176,7 @@ async def channel_gone(acd: Router, chan_id: str, cause: int | None) -> None:
         await acd.notifier.call_consult_ended(call)
         return
     if call.direction == "outbound" and not call.answered:
-        await acd.dialer.leg_failed(call, chan_id, cause)
+        await (call.on_leg_failed or acd.dialer.leg_failed)(call, chan_id, cause)
         return
     if chan_id == call.agent_channel and not call.answered:
         extension = call.ringing_agent
@@ -201,9 +206,7 @@ async def end(acd: Router, call: LiveCall, gone: str | None = None) -> None:
     row = call.row | {"state": state.value, "ended_at": ended_at.isoformat()}
     extension = row.get("agent_extension")
     if call.answered and extension:
-        queue = acd.queues.get(call.queue)
-        await acd.agents.start_wrapup(extension, queue["wrapup_s"] if queue
-                                      else acd.outbound_wrapup_s)
+        await acd.agents.start_wrapup(extension, acd.wrapup_s(call))
     elif call.ringing_agent:
         await acd.agents.free(call.ringing_agent)
     if call.answered and row.get("recording"):
@@ -212,6 +215,8 @@ async def end(acd: Router, call: LiveCall, gone: str | None = None) -> None:
                         lambda: recording_finished(acd, call.id, late=True), "late recording")
     acd.call_log.ended(row)
     await acd.notifier.call_ended(call, row)
+    if call.answered:
+        acd.tell(acd.on_ended, call.legs())
     acd.distributor.request()
 
 
@@ -230,11 +235,28 @@ async def recording_finished(acd: Router, name: str, late: bool = False) -> None
     if not src.exists():
         log.warning("call %s: recording finished but %s is not there", name, src)
         return
-    acd.recordings_dir.mkdir(parents=True, exist_ok=True)
     dst = acd.recordings_dir / src.name
-    await asyncio.to_thread(shutil.move, str(src), str(dst))
+    try:
+        await asyncio.to_thread(file_recording, src, dst)
+    except OSError as exc:  # the recordings disk is full (or gone): kept where it is
+        await acd.recordings_disk.refused(exc, src)
+        dst = src
     acd.call_log.recording(name, str(dst))
+    acd.call_log.event(name, "recording_filed", extension)
     await acd.notifier.recording_filed(name, extension, str(dst))
+
+
+def file_recording(src: Path, dst: Path) -> None:
+    """Move a recording out of Asterisk's spool; on failure nothing is left
+    half-written at ``dst`` (the copy of a full disk would take its space)."""
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        shutil.move(str(src), str(dst))
+    except OSError:
+        if src.exists():
+            with contextlib.suppress(OSError):
+                dst.unlink(missing_ok=True)
+        raise
 
 
 async def announcement_done(acd: Router, playback: dict[str, Any]) -> None:

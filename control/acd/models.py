@@ -40,6 +40,10 @@ class Agent(Base):
     pause_reason: Mapped[str | None] = mapped_column(String(40), nullable=True)
     status_since: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     missed_in_a_row: Mapped[int] = mapped_column(Integer, default=0)
+    # "sdes": the agent's phones get SRTP only, and must use SIP over TLS
+    # (Kamailio reads it with the credentials; rtpengine does the SRTP)
+    media_encryption: Mapped[str] = mapped_column(String(8), default="none",
+                                                  server_default="none")
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
 
     def as_dict(self) -> dict[str, object]:
@@ -52,6 +56,7 @@ class Agent(Base):
             "status": self.status,
             "pause_reason": self.pause_reason,
             "status_since": self.status_since.isoformat() if self.status_since else None,
+            "media_encryption": self.media_encryption,
         }
 
 
@@ -80,6 +85,8 @@ class Queue(Base):
     # what the customer's context adds to the skills a caller wants (acd.needs):
     # {"open_claim": "claims", "policy:auto": "auto", ...}; None: the default
     context_skills: Mapped[dict[str, str] | None] = mapped_column(JSON, nullable=True)
+    # days a recording of this queue is kept (control.recordings.retention); None: for ever
+    recording_retention_days: Mapped[int | None] = mapped_column(Integer, nullable=True)
     members: Mapped[list[QueueMember]] = relationship(
         back_populates="queue", cascade="all, delete-orphan", lazy="selectin")
 
@@ -144,17 +151,20 @@ class Call(Base):
     agent_channel: Mapped[str | None] = mapped_column(String(80), nullable=True)
     bridge_id: Mapped[str | None] = mapped_column(String(80), nullable=True)
     queue: Mapped[str] = mapped_column(String(40), index=True)
-    caller_number: Mapped[str] = mapped_column(String(40), default="")
-    customer_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    caller_number: Mapped[str] = mapped_column(String(40), default="", index=True)
+    customer_id: Mapped[int | None] = mapped_column(Integer, nullable=True, index=True)
     language: Mapped[str] = mapped_column(String(2), default="es")
     skills: Mapped[list[str]] = mapped_column(JSON, default=list)
     priority: Mapped[int] = mapped_column(Integer, default=0)
     state: Mapped[str] = mapped_column(String(16), default=CallState.WAITING.value, index=True)
     agent_extension: Mapped[str | None] = mapped_column(String(16), nullable=True, index=True)
-    entered_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    entered_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
     answered_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     ended_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     recording: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    # the retention job deleted the recording's file (``recording`` keeps its path)
+    recording_deleted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True),
+                                                                  nullable=True)
     direction: Mapped[str] = mapped_column(String(8), default="inbound", server_default="inbound")
     # outbound: the callback task this call works (done once the customer answers)
     task_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
@@ -170,6 +180,7 @@ class Call(Base):
             "agent_extension": self.agent_extension, "entered_at": iso(self.entered_at),
             "answered_at": iso(self.answered_at), "ended_at": iso(self.ended_at),
             "recording": self.recording, "direction": self.direction or "inbound",
+            "recording_deleted_at": iso(self.recording_deleted_at),
             "task_id": self.task_id,
         }
 
@@ -191,3 +202,20 @@ class RoutingDecision(Base):
     def as_dict(self) -> dict[str, Any]:
         return {"decided_at": self.decided_at.isoformat(), "candidates": self.candidates,
                 "chosen": self.chosen, "reason": self.reason, "needs": self.needs}
+
+
+class CallEvent(Base):
+    """What happened during a call that neither its row nor its routing
+    decisions hold: a ring not answered, holds, transfers, a consultation,
+    supervision, the recording paused, resumed or filed. Written by the call
+    log (control.acd.call_log), in the call's order; read by the call's
+    timeline (control.recordings.history)."""
+
+    __tablename__ = "call_events"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    call_id: Mapped[str] = mapped_column(ForeignKey("calls.id", ondelete="CASCADE"), index=True)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    kind: Mapped[str] = mapped_column(String(32))
+    agent_extension: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    data: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)

@@ -11,6 +11,7 @@ import logging
 from typing import Any
 
 from control.acd.calls import LiveCall
+from control.acd.recordings_disk import DiskState
 from control.events.bus import EventBus
 
 log = logging.getLogger(__name__)
@@ -112,6 +113,15 @@ class AcdNotifier:
     async def recording_filed(self, call_id: str, extension: str | None, path: str) -> None:
         await self._send("recording.filed", {"call_id": call_id, "agent_extension": extension,
                                              "recording": path})
+
+    async def recordings_disk_full(self, state: DiskState, reason: str) -> None:
+        await self._send("recordings.disk_full", {
+            "path": str(state.path), "free_bytes": state.free, "total_bytes": state.total,
+            "reason": reason})
+
+    async def recordings_disk_ok(self, state: DiskState) -> None:
+        await self._send("recordings.disk_ok", {
+            "path": str(state.path), "free_bytes": state.free, "total_bytes": state.total})
 
     # -- agents --------------------------------------------------------------------
 

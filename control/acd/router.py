@@ -35,7 +35,7 @@ from typing import Any, TypeVar
 from control.acd import call_control, lifecycle, reconcile, stasis, supervision
 from control.acd.agent_states import AgentStates
 from control.acd.call_log import CallLog
-from control.acd.calls import CallRegistry
+from control.acd.calls import CallLegs, CallRegistry, LiveCall
 from control.acd.customers import CrmLink
 from control.acd.distribution import Distributor
 from control.acd.lanes import Lanes
@@ -43,6 +43,7 @@ from control.acd.models import AgentStatus
 from control.acd.notifier import AcdNotifier
 from control.acd.outbound import Dialer
 from control.acd.queue_book import QueueBook
+from control.acd.recordings_disk import CHECK_EVERY_S, RecordingsDisk
 from control.acd.store import AcdStore
 from control.events.bus import EventBus
 from control.telephony.ari import AriClient
@@ -50,6 +51,7 @@ from control.telephony.ari import AriClient
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
+CallHook = Callable[[CallLegs], Awaitable[None]]
 TICK_S = 1.0
 ROSTER_EVERY_S = 30.0  # the whole roster (and calls answered today) at least this often
 
@@ -67,6 +69,7 @@ class Router:
         self.recordings_dir = recordings_dir
         self.outbound_wrapup_s = outbound_wrapup_s
         self.notifier = AcdNotifier(bus)
+        self.recordings_disk = RecordingsDisk(recordings_dir, self.notifier)
         self.lanes = Lanes()
         self.calls = CallRegistry()
         self.call_log = CallLog(crm)
@@ -76,17 +79,32 @@ class Router:
         self.distributor = Distributor(self)
         self.agents.on_free.append(self.distributor.request)
         self.dialer = Dialer(self, outbound_caller_id)
+        # Stasis's first argument -> handler; other capabilities (campaigns) add theirs
+        self.routes: dict[str, stasis.Handler] = dict(stasis.ROUTES)
         # snoop channels created, until they enter the app (only then bridgeable)
         self.snoops: dict[str, asyncio.Future[None]] = {}
         # playback id -> (call id, position, expected minutes) of announcements playing
         self.announcing: dict[str, tuple[str, int, int]] = {}
         # calls over whose recording Asterisk has yet to close: call id -> agent
         self.recordings_pending: dict[str, str | None] = {}
+        # other capabilities' hooks (speech): told when a call is bridged and
+        # when it ends, each on a task of its own: never in the call's way
+        self.on_connected: list[CallHook] = []
+        self.on_ended: list[CallHook] = []
+        self._hook_tasks: set[asyncio.Task[None]] = set()
         self._ticker: asyncio.Task[None] | None = None
         self._roster_mark = -1  # the newest audited admin change seen
         self._roster_read = float("-inf")  # loop time of the last whole read
         ari.handlers.append(self.on_event)
         ari.on_connect.append(self.reconcile)
+
+    def wrapup_s(self, call: LiveCall) -> int:
+        """The wrap-up an agent gets after this call: its queue's, else its
+        own (a campaign's), else the outbound default."""
+        queue = self.queues.get(call.queue)
+        if queue:
+            return int(queue["wrapup_s"])
+        return self.outbound_wrapup_s if call.wrapup_s is None else call.wrapup_s
 
     # -- lifecycle -------------------------------------------------------------------
 
@@ -143,10 +161,15 @@ class Router:
 
     async def _tick(self) -> None:
         """Once a second: the database's changes, callers who waited too long,
-        position announcements, and routing again."""
+        position announcements, and routing again; the recordings disk every
+        few seconds."""
+        disk_checked = float("-inf")
         while True:
             await asyncio.sleep(TICK_S)
             try:
+                if asyncio.get_running_loop().time() - disk_checked >= CHECK_EVERY_S:
+                    disk_checked = asyncio.get_running_loop().time()
+                    await self.recordings_disk.check()
                 await self.refresh(whole=False)
                 await self._waiting_callers()
                 if self.calls.waiting():
@@ -181,6 +204,22 @@ class Router:
             minutes = max(1, round(position * aht / staffed / 60))
             self.lanes.submit(call.id, partial(lifecycle.announce_position, self, call,
                                                position, minutes), "announcement")
+
+    def tell(self, hooks: list[CallHook], legs: CallLegs) -> None:
+        """Run the hooks for a call apart from it: a hook that fails or
+        hangs is logged and never delays or breaks the call."""
+        for hook in hooks:
+            task = asyncio.create_task(self._hook(hook, legs), name=f"hook-{legs.call_id}")
+            self._hook_tasks.add(task)
+            task.add_done_callback(self._hook_tasks.discard)
+
+    @staticmethod
+    async def _hook(hook: CallHook, legs: CallLegs) -> None:
+        try:
+            await hook(legs)
+        except Exception:
+            log.exception("call hook %s failed for call %s", getattr(hook, "__qualname__", hook),
+                          legs.call_id)
 
     # -- agents' states (API, feature codes) -----------------------------------------------
 

@@ -24,6 +24,7 @@ from control.api.http import (
 from control.api.keys import ACD_STORE, ROUTER, SETTINGS
 from control.auth.middleware import PRINCIPAL, require_role
 from control.auth.models import Role
+from control.auth.users import add_user
 from control.crm.fields import whole
 from control.errors import Conflict, InvalidInput
 from control.telephony.ari import AriError
@@ -260,24 +261,35 @@ def _something(body: Body, fields: tuple[str, ...]) -> None:
 @require_role(Role.ADMIN)
 async def create_agent_route(request: web.Request) -> web.Response:
     body = await read_json(request)
-    body.only("extension", "name", "password", "skills", "languages")
+    body.only("extension", "name", "password", "skills", "languages", "media_encryption",
+              "user_email")
     extension = body.req_text("extension", max_len=8)
     name = body.req_text("name", max_len=120)
     password = body.text("password", max_len=128)
     skills, languages = body.text_list("skills"), body.text_list("languages", max_items=10)
+    media_encryption = body.text("media_encryption", max_len=8) or "none"
+    # the agent's login to the desk, made in the same transaction (both or neither)
+    user_email = body.text("user_email")
     db, realm, actor = database(request), _settings(request).sip_domain, request[PRINCIPAL].actor
 
-    def run() -> tuple[dict[str, object], str | None]:
+    def run() -> dict[str, object]:
         with db.session() as session:
             agent, generated = agent_admin.create_agent(
                 session, extension=extension, name=name, password=password, realm=realm,
-                skills=skills, languages=languages, actor=actor)
-            return agent.as_dict(), generated
+                skills=skills, languages=languages, media_encryption=media_encryption,
+                actor=actor)
+            answer: dict[str, object] = {"agent": agent.as_dict()}
+            if generated:
+                answer["generated_password"] = generated  # shown once, never stored
+            if user_email:
+                user, user_password = add_user(session, actor=actor, email=user_email,
+                                               role=Role.AGENT.value,
+                                               agent_extension=extension)
+                answer["user"] = user.as_dict()
+                answer["generated_user_password"] = user_password  # shown once
+            return answer
 
-    agent, generated = await asyncio.to_thread(run)
-    answer: dict[str, object] = {"agent": agent}
-    if generated:
-        answer["generated_password"] = generated  # shown once, never stored
+    answer = await asyncio.to_thread(run)
     return await applied(request, json_response(answer, status=201))
 
 
@@ -285,25 +297,26 @@ async def create_agent_route(request: web.Request) -> web.Response:
 async def update_agent_route(request: web.Request) -> web.Response:
     extension = request.match_info["extension"]
     body = await read_json(request)
-    fields = ("name", "password", "skills", "languages")
+    fields = ("name", "password", "skills", "languages", "media_encryption")
     body.only(*fields)
     _something(body, fields)
     name = body.text("name", max_len=120)
     password = body.text("password", max_len=128)
     skills, languages = _optional_list(body, "skills"), _optional_list(body, "languages", 10)
+    media_encryption = body.text("media_encryption", max_len=8)
     db, realm, actor = database(request), _settings(request).sip_domain, request[PRINCIPAL].actor
 
     def run() -> tuple[dict[str, object], bool]:
         with db.session() as session:
             agent, changed = agent_admin.update_agent(
                 session, extension, realm=realm, actor=actor, name=name, password=password,
-                skills=skills, languages=languages)
+                skills=skills, languages=languages, media_encryption=media_encryption)
             return agent.as_dict(), changed
 
-    agent, password_changed = await asyncio.to_thread(run)
-    # a new password: the phones registered with the old one are dropped
+    agent, reregister = await asyncio.to_thread(run)
+    # a new password or media encryption: the phones registered before are dropped
     return await applied(request, json_response({"agent": agent}),
-                         unregister=[extension] if password_changed else [])
+                         unregister=[extension] if reregister else [])
 
 
 @require_role(Role.ADMIN)

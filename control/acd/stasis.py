@@ -110,7 +110,7 @@ async def handle(acd: Router, event: dict[str, Any]) -> None:
     kind = event.get("type")
     if kind == "StasisStart":
         args = event.get("args") or []
-        handler = ROUTES.get(args[0] if args else "")
+        handler = acd.routes.get(args[0] if args else "")
         if handler is None:
             log.warning("Stasis channel with unknown arguments %r: back to the dialplan", args)
             await acd.ari.request_quietly("POST", f"/channels/{event['channel']['id']}/continue")

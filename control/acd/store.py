@@ -16,6 +16,7 @@ from control.acd.models import (
     Agent,
     AgentStatus,
     Call,
+    CallEvent,
     CallState,
     Queue,
     QueueMember,
@@ -37,8 +38,8 @@ def now() -> datetime:
 # Each write is a JSON-able dict ("op" names it) so that one the database cannot
 # take now waits in the CRM outbox file and is replayed in order. Replaying one
 # twice changes nothing (a row created once, changes to open calls only, an
-# agent's latest state), except a routing decision, which a crash in the middle
-# of a replay may store twice.
+# agent's latest state), except a routing decision or a call event, which a
+# crash in the middle of a replay may store twice.
 
 _TIMES = ("entered_at", "answered_at", "ended_at")
 
@@ -105,6 +106,9 @@ def _statement(kind: str, keys: tuple[str, ...] = (), dialect: str = "") -> Any:
         found = select(RoutingDecision.needs).where(
             RoutingDecision.call_id == bindparam("call_id"),
             RoutingDecision.needs.is_not(None)).order_by(RoutingDecision.id.desc()).limit(1)
+    elif kind == "event":
+        found = insert_into(CallEvent).values(
+            {k: bindparam(k) for k in ("call_id", "at", "kind", "agent_extension", "data")})
     elif kind == "agent_status":  # an agent removed meanwhile: nothing
         found = update(Agent).where(
             Agent.extension == bindparam("_ext"),
@@ -151,6 +155,10 @@ def apply_op(session: Session, op: dict[str, Any]) -> None:
         if op.get("missed") is not None:
             conn.execute(_statement("agent_missed"), {"_ext": op["extension"],
                                                       "missed_in_a_row": op["missed"]})
+    elif kind == "event":
+        conn.execute(_statement("event"), {
+            "call_id": op["call_id"], "at": _when(op["at"]), "kind": op["kind"][:32],
+            "agent_extension": op.get("agent"), "data": op.get("data") or None})
     elif kind == "recording":
         from control.crm.models import Interaction
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import uuid
 from typing import TYPE_CHECKING, Any
 
@@ -78,6 +79,7 @@ async def supervisor_answers(acd: Router, channel: dict[str, Any], args: list[st
         log.warning("could not bridge the supervisor into call %s: %s", call_id, exc)
         await end_supervision(acd, sup_channel, hang_up=True)
         return
+    acd.call_log.event(call.id, "supervised", _extension(channel), mode=mode)
     await acd.notifier.call_supervised(call, mode, sup_channel)
 
 
@@ -94,4 +96,14 @@ async def end_supervision(acd: Router, sup_channel: str, hang_up: bool = False) 
     await acd.ari.request_quietly("DELETE", f"/bridges/{sup.bridge_id}")
     if hang_up:
         await acd.ari.request_quietly("DELETE", f"/channels/{sup_channel}")
+    acd.call_log.event(sup.call_id, "supervision_ended", None, channel=sup_channel)
     await acd.notifier.call_supervision_ended(sup.call_id, call, sup_channel)
+
+
+_PHONE = re.compile(r"PJSIP/agent-([0-9]+)-")
+
+
+def _extension(channel: dict[str, Any]) -> str | None:
+    """The supervisor's extension, from its channel's name (PJSIP/agent-2001-0000002a)."""
+    found = _PHONE.match(str(channel.get("name", "")))
+    return found.group(1) if found else None

@@ -27,15 +27,24 @@ from control.acd.store import AcdStore
 from control.api import openapi
 from control.api.keys import AMI, APPLY, ARI, BUS, CRM, DB, ROUTER, SETTINGS, Apply
 from control.auth import routes as auth_routes
+from control.auth import user_routes
+from control.campaigns import http as campaign_routes
 from control.crm import routes as crm_routes
 from control.db import Database
 from control.events import websocket as events_websocket
 from control.events.bus import EventBus, make_bus
+from control.onboarding import routes as onboarding_routes
+from control.provisioning import node_routes, trunk_routes
 from control.provisioning import routes as dialplan_routes
-from control.provisioning import trunk_routes
 from control.provisioning.dialplan import apply_data_change
+from control.quality import routes as quality_routes
+from control.recordings import retention as recordings_retention
+from control.recordings import routes as recordings_routes
 from control.secrets import Secrets
 from control.settings import Settings
+from control.speech import routes as speech_routes
+from control.speech.tap import SpeechTap
+from control.staffing import routes as staffing_routes
 from control.telephony.ami import AmiClient
 from control.telephony.ari import AriClient
 from control.web import routes as web_routes
@@ -116,12 +125,24 @@ def create_app(settings: Settings, *, db: Database | None = None,
                     recordings_dir=settings.recordings_dir, crm=app[CRM],
                     outbound_caller_id=settings.outbound_caller_id,
                     outbound_wrapup_s=settings.outbound_wrapup_s)
+    # the speech tap: told by the ACD's hooks, never in a call's way
+    speech = SpeechTap(settings, db, app[BUS], f"http://127.0.0.1:{settings.ports.ari}",
+                       "aitcomms", secrets["ARI_PASSWORD"])
+    router.on_connected.append(speech.call_connected)
+    router.on_ended.append(speech.call_ended)
     app.cleanup_ctx.append(_bus)
     auth_routes.setup_routes(app)
+    user_routes.setup_routes(app)  # user accounts (admin page)
     crm_routes.setup_routes(app)
     acd_routes.setup_routes(app, router)
+    staffing_routes.setup_routes(app)  # forecast, targets, alerts (after the ACD's)
+    quality_routes.setup_routes(app)  # evaluation forms and quality reviews
+    recordings_routes.setup_routes(app)  # call history, recordings (after the ACD's)
+    speech_routes.setup_routes(app, speech)  # transcripts, knowledge base
     dialplan_routes.setup_routes(app)  # dialplan versions (admin page)
     trunk_routes.setup_routes(app)  # trunks and DIDs
+    node_routes.setup_routes(app)  # media nodes behind Kamailio's dispatcher
+    onboarding_routes.setup_routes(app)  # the test caller
     events_websocket.setup_routes(app)  # after auth: it needs the JWT secret
     openapi.setup_routes(app)
     web_routes.setup_routes(app)  # the browser UI at / and its softphone credentials
@@ -129,8 +150,12 @@ def create_app(settings: Settings, *, db: Database | None = None,
     app.router.add_get("/health", health)
     app.router.add_get("/api/v1/health", health)
     app.cleanup_ctx.append(_acd(telephony))
+    campaign_routes.setup_routes(app, router, dialing=telephony)  # after the ACD: it dials
     if telephony:
         app.cleanup_ctx.append(fastagi_context(db, settings.ports.fastagi))
+        app.cleanup_ctx.append(recordings_retention.job(
+            db, settings.recordings_dir, settings.recordings_purge_every_s))
+        app.cleanup_ctx.append(speech.context)
     return app
 
 

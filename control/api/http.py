@@ -22,7 +22,7 @@ from aiohttp import web
 from control.api.keys import APPLY, DB
 from control.auth.service import AuthError, TooManyAttempts
 from control.db import Database
-from control.errors import Conflict, InvalidInput, NotFound, Unavailable
+from control.errors import Conflict, Forbidden, InvalidInput, NotFound, Unavailable
 from control.telephony.ari import AriError
 
 log = logging.getLogger(__name__)
@@ -55,6 +55,8 @@ async def json_errors(request: web.Request, handler: Handler) -> web.StreamRespo
     except NotFound as exc:
         return error(404, "not_found", getattr(exc, "field", None) or "id",
                      f"no {exc.what} {exc.key}")
+    except Forbidden as exc:
+        return error(403, "forbidden", exc.field, exc.reason)
     except Conflict as exc:
         return error(409, "conflict", getattr(exc, "field", None),
                      getattr(exc, "reason", None) or str(exc))

@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     from control.acd.customers import CrmLink
     from control.acd.router import Router
     from control.acd.store import AcdStore
+    from control.campaigns.dialer import CampaignDialer
     from control.db import Database
     from control.events.bus import EventBus
     from control.settings import Settings
@@ -35,3 +36,4 @@ CRM: web.AppKey[CrmLink] = web.AppKey("crm")
 ACD_STORE: web.AppKey[AcdStore] = web.AppKey("acd_store")
 ROUTER: web.AppKey[Router] = web.AppKey("router")
 APPLY: web.AppKey[Apply] = web.AppKey("apply_data_change")
+CAMPAIGNS: web.AppKey[CampaignDialer] = web.AppKey("campaigns")

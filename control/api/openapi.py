@@ -48,6 +48,8 @@ AMOUNT = {"type": "string", "pattern": r"^[0-9]{1,8}(\.[0-9]{1,2})?$", "example"
 EXTENSION = _str(8, pattern=r"^[1-9][0-9]{1,7}$")
 TAGS = {"type": "array", "items": _str(32), "maxItems": 20}
 LANGUAGES = {"type": "array", "items": _str(2), "maxItems": 10}
+# "sdes": SRTP only (keys in the SDP), the agent's phones over SIP TLS only
+MEDIA_ENCRYPTION = {"type": "string", "enum": ["none", "sdes"]}
 E164 = _str(20, pattern=r"^\+[1-9][0-9]{6,14}$", example="+34910000001",
             description="E.164; in a path, URL-encode the + (%2B)")
 TARGET = _str(60, pattern=r"^(ext|queue|ivr):[A-Za-z0-9_-]{1,40}$", example="queue:autos")
@@ -60,6 +62,23 @@ PERIOD = {"name": "period", "in": "query", "required": False,
           "schema": {"type": "string", "enum": ["today", "week", "month"]}}
 LIMIT = {"name": "limit", "in": "query", "required": False, "schema": _int(1, 500)}
 
+CALL_FILTERS = (
+    {"name": "from", "in": "query", "required": False, "schema": _str(40, example="2026-12-01")},
+    {"name": "to", "in": "query", "required": False, "schema": _str(40, example="2026-12-06")},
+    {"name": "queue", "in": "query", "required": False, "schema": _str(40)},
+    {"name": "agent", "in": "query", "required": False, "schema": EXTENSION},
+    {"name": "customer", "in": "query", "required": False, "schema": _str(160)},
+    {"name": "customer_id", "in": "query", "required": False, "schema": _int()},
+    {"name": "disposition", "in": "query", "required": False, "schema": _str(40)},
+    {"name": "direction", "in": "query", "required": False,
+     "schema": {"type": "string", "enum": ["inbound", "outbound"]}},
+    {"name": "min_duration", "in": "query", "required": False, "schema": _int(0, 604800)},
+    {"name": "max_duration", "in": "query", "required": False, "schema": _int(0, 604800)},
+    {"name": "limit", "in": "query", "required": False, "schema": _int(1, 200)},
+    {"name": "offset", "in": "query", "required": False, "schema": _int(0, 10**9)},
+)
+
+ROLE = {"type": "string", "enum": ["admin", "supervisor", "agent"]}
 ERROR = _obj({"error": {"type": "string"}, "field": {"type": "string"},
               "reason": {"type": "string"}}, ("error",))
 
@@ -144,9 +163,34 @@ LEAD = _obj({"name": _str(160), "phone": _str(40), "email": _str(),
              "campaign_id": _int(), "notes": _str(4000)}, ("name",))
 
 
+DIALING = _obj({
+    "mode": {"type": "string", "enum": ["preview", "progressive", "predictive"]},
+    "agents": {"type": "array", "items": EXTENSION, "maxItems": 200},
+    "queues": {"type": "array", "items": _str(40), "maxItems": 200},
+    "caller_id": {**E164, "nullable": True},
+    "hours_start": _str(5, pattern=r"^[0-2][0-9]:[0-5][0-9]$", example="09:00"),
+    "hours_end": _str(5, pattern=r"^[0-2][0-9]:[0-5][0-9]$", example="21:00"),
+    "days": {"type": "array", "items": _int(0, 6), "minItems": 1, "maxItems": 7},
+    "retry_rules": {"type": "object", "additionalProperties": False, "properties": {
+        k: {**_int(1, 30 * 86400), "nullable": True}
+        for k in ("busy", "no_answer", "machine", "failed", "abandoned")}},
+    "max_attempts": _int(1, 20), "ring_s": _int(15, 120), "script": _str(20000),
+    "dispositions": {"type": "array", "minItems": 1, "maxItems": 40, "items": _obj({
+        "code": _str(32), "label": _str(60), "final": {"type": "boolean"},
+        "retry_s": _int(1, 30 * 86400), "dnc": {"type": "boolean"}}, ("code",))},
+    "message": {**_str(120, pattern=r"^[A-Za-z0-9/_.-]*$"), "nullable": True},
+    "amd": {"type": "boolean"},
+    "machine_action": {"type": "string", "enum": ["hangup", "message", "agent"]},
+    "abandon_cap_pct": {"type": "number", "minimum": 0, "maximum": 100},
+    "abandon_window_s": _int(60, 366 * 86400),
+    "adapt": {"type": "string", "enum": ["hard_limit", "tapered", "average"]},
+    "wrapup_s": _int(0, 3600)})
+CSV_BODY = _obj({"csv": _str(20 * 1024 * 1024)}, ("csv",))
+
+
 def paths() -> dict[str, dict[str, Schema]]:
     return {
-        # -- auth ---------------------------------------------------------------
+# -- auth ---------------------------------------------------------------
         "/api/v1/auth/login": {"post": _op(
             "Log in: access and refresh tokens. A user with two-factor (aitcomms user totp) "
             "also sends totp, the 6-digit RFC 6238 code: 401 totp_required without it, "
@@ -322,22 +366,122 @@ def paths() -> dict[str, dict[str, Schema]]:
         "/api/v1/analytics/interactions.csv": {"get": _op(
             "Interactions of the period as CSV", "analytics",
             params=(PERIOD,), content_type="text/csv")},
+        "/api/v1/analytics/reviews": {"get": _op(
+            "Quality reviews of the period: average score (0-100) and count per agent and "
+            "per queue", "analytics", params=(PERIOD,))},
+        # -- quality reviews ------------------------------------------------------
+        "/api/v1/evaluation-forms": {
+            "get": _op("Evaluation forms (of a queue)", "quality",
+                       params=({"name": "queue", "in": "query", "required": False,
+                                "schema": _str(40)},)),
+            "post": _op("An evaluation form for a queue: criteria with weights, each yes/no "
+                        "or 1-5", "quality", ok=201, body=_obj({
+                            "queue": _str(40), "name": _str(120),
+                            "criteria": {"type": "array", "minItems": 1, "maxItems": 30,
+                                         "items": _obj({
+                                             "name": _str(60), "weight": {
+                                                 "type": "number", "exclusiveMinimum": True,
+                                                 "minimum": 0, "maximum": 100},
+                                             "kind": {"type": "string",
+                                                      "enum": ["yes_no", "scale_1_5"]}},
+                                             ("name", "weight", "kind"))}},
+                            ("queue", "name", "criteria"))),
+        },
+        "/api/v1/reviews": {
+            "get": _op("Quality reviews, newest first (agents: their own only)", "quality",
+                       params=tuple({"name": n, "in": "query", "required": False,
+                                     "schema": _str(40)} for n in ("agent", "queue",
+                                                                   "call_id")) + (LIMIT,)),
+            "post": _op("Score an answered call against a form of its queue: every criterion "
+                        "(true/false, or 1-5); the weighted score is 0-100", "quality",
+                        ok=201, body=_obj({
+                            "call_id": _str(36), "form_id": _int(),
+                            "scores": {"type": "object", "additionalProperties": {
+                                "oneOf": [{"type": "boolean"},
+                                          {"type": "integer", "minimum": 1, "maximum": 5}]}},
+                            "comment": _str(4000)}, ("call_id", "form_id", "scores"))),
+        },
+        "/api/v1/reviews/{id}": {"get": _op("A quality review (agents: their own only)",
+                                            "quality", params=ID)},
+        # -- staffing ----------------------------------------------------------------
+        "/api/v1/forecast": {"get": _op(
+            "A queue's day, half hour by half hour: expected calls (the same weekday of "
+            "recent weeks), average handle time, agents needed by Erlang C (pyworkforce) "
+            "and Erlang A (callers who give up), and the queue's agents logged in now",
+            "staffing", params=(
+                {"name": "queue", "in": "query", "required": True, "schema": _str(40)},
+                {"name": "date", "in": "query", "required": False, "schema": DATE},
+                {"name": "tz", "in": "query", "required": False,
+                 "schema": _str(64, example="Europe/Madrid")},
+                {"name": "weeks", "in": "query", "required": False, "schema": _int(1, 52)}))},
+        "/api/v1/queues/{name}/targets": {
+            "get": _op("A queue's staffing targets and alert thresholds", "staffing",
+                       params=(_path_param("name", _str(40)),)),
+            "patch": _op("Change some of a queue's targets (service_level_target, shrinkage, "
+                         "max_occupancy) and alert thresholds (null: off)", "staffing",
+                         params=(_path_param("name", _str(40)),), body=_obj({
+                             "service_level_target": {"type": "number", "minimum": 0.01,
+                                                      "maximum": 0.999},
+                             "shrinkage": {"type": "number", "minimum": 0, "maximum": 0.95},
+                             "max_occupancy": {"type": "number", "minimum": 0.1,
+                                               "maximum": 1},
+                             "alert_longest_wait_s": {**_int(1, 86400), "nullable": True},
+                             "alert_wrapup_min": {**_int(1, 1440), "nullable": True},
+                             "alert_paused_min": {**_int(1, 1440), "nullable": True}})),
+        },
+        "/api/v1/alerts": {"get": _op("The wallboard alerts raised and not yet cleared",
+                                      "staffing")},
         # -- ACD ------------------------------------------------------------------
         "/api/v1/agents": {
             "get": _op("Agents and their state", "acd"),
             "post": _op("Create an agent and its SIP endpoint (takes effect at once); "
                         "without a password one is generated and returned once as "
-                        "generated_password", "acd", ok=201, body=_obj({
+                        "generated_password; with user_email also its login (role agent, "
+                        "in the same transaction), its password generated and returned "
+                        "once as generated_user_password", "acd", ok=201, body=_obj({
                             "extension": EXTENSION, "name": _str(120),
                             "password": _str(128, minLength=8), "skills": TAGS,
-                            "languages": LANGUAGES}, ("extension", "name")))},
+                            "languages": LANGUAGES, "media_encryption": MEDIA_ENCRYPTION,
+                            "user_email": _str(255)}, ("extension", "name")))},
+        "/api/v1/users": {
+            "get": _op("User accounts (never a password hash or two-factor secret)", "users"),
+            "post": _op("Create a user; without a password one is generated and returned "
+                        "once as generated_password. Supervisors create agents only; 422 "
+                        "names the field", "users", ok=201, body=_obj({
+                            "email": _str(255), "role": ROLE,
+                            "password": _str(1024, minLength=10),
+                            "agent_extension": EXTENSION}, ("email", "role")))},
+        "/api/v1/users/{id}": {
+            "patch": _op("Change a user's role, agent extension (null: none) or active "
+                         "(false: disabled, its sessions end). Nobody raises their own "
+                         "role (403); the last active admin cannot be demoted or disabled "
+                         "(409)", "users", params=ID, body=_obj({
+                             "role": ROLE, "agent_extension": {**EXTENSION, "nullable": True},
+                             "active": {"type": "boolean"}})),
+            "delete": _op("Remove a user (not yourself, not the last active admin: 409)",
+                          "users", ok=204, params=ID)},
+        "/api/v1/users/{id}/reset_password": {"post": _op(
+            "Set a new password (given, or generated and returned once as "
+            "generated_password); lifts a lock-out and ends the user's sessions", "users",
+            params=ID, body=_obj({"password": _str(1024, minLength=10)}),
+            body_required=False)},
+        "/api/v1/users/{id}/reset_totp": {"post": _op(
+            "Remove the user's two-factor (a lost phone): password only until it enrols "
+            "again", "users", params=ID)},
+        "/api/v1/calls/test": {"post": _op(
+            "Place a test call from the built-in caller (a Local channel in Asterisk that "
+            "says a prompt for about a minute) into a number: a DID (+34...), an agent's "
+            "extension, queue:NAME or ivr:NAME; from: the caller's number (default a "
+            "seeded customer's)", "acd", ok=202, body=_obj({
+                "to": _str(60), "from": E164}, ("to",)))},
         "/api/v1/agents/{extension}": {
             "patch": _op("Change an agent: name, skills, languages (replaced), password (a "
-                         "new digest HA1: its phones are unregistered and must register "
-                         "with the new one)", "acd",
-                         params=(_path_param("extension", EXTENSION),),
+                         "new digest HA1) or media encryption: after either of the last "
+                         "two its phones are unregistered and must register again",
+                         "acd", params=(_path_param("extension", EXTENSION),),
                          body=_obj({"name": _str(120), "password": _str(128, minLength=8),
-                                    "skills": TAGS, "languages": LANGUAGES})),
+                                    "skills": TAGS, "languages": LANGUAGES,
+                                    "media_encryption": MEDIA_ENCRYPTION})),
             "delete": _op("Remove an agent, its queue memberships and its registrations; "
                           "409 while it is ringing or on a call, or a DID rings it "
                           "(ext:EXTENSION)", "acd", ok=204,
@@ -349,12 +493,45 @@ def paths() -> dict[str, dict[str, Schema]]:
             body=_obj({"status": {"type": "string",
                                   "enum": ["available", "paused", "logged_out"]},
                        "reason": _str(40)}, ("status",))))},
-        "/api/v1/calls": {"post": _op(
+        "/api/v1/calls": {"get": _op(
+            "Call history, newest first: filters from/to (date or date-time, by when the "
+            "call entered), queue, agent, customer (a name or a phone number), customer_id, "
+            "disposition, direction, min_duration/max_duration (talk seconds); limit and "
+            "offset. Agents: their own calls", "history", params=CALL_FILTERS), "post": _op(
             "Click-to-call: ring the signed-in agent's own phone (auto-answer asked), "
             "then the customer through the trunk; a callback task's number and customer "
             "when task_id is given (done once a call that reached the customer ends)", "acd",
             ok=202, body=_obj({"to": _str(40), "customer_id": _int(),
                                "task_id": _int()}))},
+        "/api/v1/calls/{call_id}": {"get": _op(
+            "A past (or live) call and its timeline: entered the queue, each agent rung with "
+            "the routing decision's candidates and scores, rings missed, answered, holds, "
+            "transfers, supervision, the recording, the end, the wrap-up disposition and "
+            "notes. Agents: their own calls only (403)", "history",
+            params=(_path_param("call_id", _str(36)),))},
+        "/api/v1/calls/{call_id}/recording": {"get": _op(
+            "The call's recording (audio/wav). Range requests answer 206 (players seek); "
+            "download=1 sends it as an attachment. The access token may come as ?token= "
+            "(an <audio> element cannot send headers) or as the Bearer header. Agents: "
+            "their own calls only (403). Every play from the start and every download is "
+            "audited", "history", content_type="audio/wav",
+            params=(_path_param("call_id", _str(36)),
+                    {"name": "download", "in": "query", "required": False,
+                     "schema": {"type": "string", "enum": ["0", "1"]}},
+                    {"name": "token", "in": "query", "required": False,
+                     "schema": _str(2048, pattern=r"^[A-Za-z0-9._-]*$")}))},
+        "/api/v1/recordings": {"get": _op(
+            "The recordings library: calls whose recording is kept, newest first, with "
+            "the call history's filters; for admins also the disk the recordings use and "
+            "each queue's retention", "history", params=CALL_FILTERS)},
+        "/api/v1/recordings/retention": {"get": _op(
+            "Each queue's recording retention in days (null: kept for ever)", "history")},
+        "/api/v1/recordings/retention/{queue}": {"put": _op(
+            "Set a queue's recording retention: recordings older than that many days are "
+            "deleted by the retention job (their calls stay, marked)", "history",
+            params=(_path_param("queue", _str(40)),),
+            body=_obj({"days": {"type": "integer", "minimum": 1, "maximum": 36500,
+                                "nullable": True}}, ("days",)))},
         "/api/v1/calls/live": {"get": _op(
             "Calls in progress: waiting, ringing or answered, with their queue, agent and "
             "seconds since they entered", "acd")},
@@ -443,6 +620,27 @@ def paths() -> dict[str, dict[str, Schema]]:
             "delete": _op("Stop routing an incoming number (its callers hear it is not in "
                           "service)", "provisioning", ok=204,
                           params=(_path_param("number", E164),))},
+        # -- media nodes (`aitcomms node`) -------------------------------------------
+        "/api/v1/nodes": {
+            "get": _op("Media nodes (Asterisk) behind Kamailio's dispatcher: address, weight, "
+                       "state, and what Kamailio sees of each (flags, up, calls)",
+                       "provisioning"),
+            "post": _op("Add a media node: Kamailio probes it and sends it calls once it "
+                        "answers", "provisioning", ok=201, body=_obj({
+                            "name": _str(32, pattern=r"^[a-z0-9][a-z0-9_-]{0,31}$"),
+                            "host": _str(255, description="IP address or DNS name "
+                                                          "(resolved once, now)"),
+                            "port": _int(1, 65535),
+                            "weight": _int(1, 100)}, ("name", "host")))},
+        "/api/v1/nodes/{name}": {
+            "patch": _op("Drain a media node (no new calls; its calls go on; kept across "
+                         "reloads) or put it back in service", "provisioning",
+                         params=(_path_param("name", _str(32)),),
+                         body=_obj({"state": {"type": "string",
+                                              "enum": ["active", "draining"]}}, ("state",))),
+            "delete": _op("Remove a media node (409 while it has calls up, and for local, "
+                          "the stack's own Asterisk)", "provisioning", ok=204,
+                          params=(_path_param("name", _str(32)),))},
         # -- dialplan versions (the admin page; `aitcomms dialplan`) ---------------
         "/api/v1/dialplan/versions": {"get": _op(
             "Stored dialplan versions, oldest first, and which one Asterisk runs", "dialplan")},
@@ -472,6 +670,94 @@ def paths() -> dict[str, dict[str, Schema]]:
                 "at": _str(16, example="2026-03-02 22:30",
                            description='"YYYY-MM-DD HH:MM" in tz (default: now)'),
                 "tz": _str(64, example="Europe/Madrid")}, ("from", "to")))},
+        # -- speech (control.speech) -------------------------------------------------
+        "/api/v1/queues/{name}/speech": {
+            "get": _op("A queue's speech policy: transcription (off by default) and alert "
+                       "phrases", "speech", params=(_path_param("name", _str(40)),)),
+            "put": _op("Change a queue's speech policy (fields given only)", "speech",
+                       params=(_path_param("name", _str(40)),), body=_obj({
+                           "transcribe": {"type": "boolean"},
+                           "keywords": {"type": "array", "items": _str(80), "maxItems": 50}}))},
+        "/api/v1/calls/{call_id}/transcript": {"get": _op(
+            "A call's transcript (speaker, start/end seconds from the bridging, text), its "
+            "status (complete, incomplete with gaps, not_transcribed with the reason) and "
+            "after the call the analysis (summary, sentiment trend, talk/silence/overtalk)",
+            "speech", params=(_path_param("call_id", _str(36)),))},
+        "/api/v1/transcripts": {"get": _op(
+            "Full-text search of the calls' transcripts: segments with every word of q",
+            "speech", params=({"name": "q", "in": "query", "required": True,
+                               "schema": _str(200)}, {**LIMIT, "schema": _int(1, 100)}))},
+        "/api/v1/kb/articles": {
+            "get": _op("The knowledge base's articles", "speech"),
+            "post": _op("Add an article", "speech", ok=201, body=_obj({
+                "title": _str(200), "body": _str(20000), "tags": TAGS,
+                "language": _str(2, pattern=r"^[a-z]{2}$")}, ("title", "body")))},
+        "/api/v1/kb/articles/{id}": {
+            "patch": _op("Change an article (fields given only)", "speech",
+                         params=(_path_param("id"),), body=_obj({
+                             "title": _str(200), "body": _str(20000), "tags": TAGS,
+                             "language": _str(2, pattern=r"^[a-z]{2}$")})),
+            "delete": _op("Remove an article", "speech", params=(_path_param("id"),), ok=204)},
+        "/api/v1/kb/suggestions": {"get": _op(
+            "Articles for what was said, best first (agent assist; full-text ranking)",
+            "speech", params=({"name": "text", "in": "query", "required": True,
+                               "schema": _str(500)},))},
+        "/api/v1/speech/status": {"get": _op(
+            "The speech tap on this node: model, recognizer process (pid, restarts, ready), "
+            "streams in use and the most allowed", "speech")},
+        # -- outbound campaigns (control.campaigns) ---------------------------------
+        "/api/v1/campaigns/{id}/dialing": {
+            "get": _op("A campaign's dialing settings", "campaigns", params=ID),
+            "put": _op("Create or change a campaign's dialing settings (the fields given)",
+                       "campaigns", params=ID, body=DIALING),
+        },
+        "/api/v1/campaigns/{id}/start": {"post": _op("Start dialing", "campaigns", params=ID)},
+        "/api/v1/campaigns/{id}/stop": {"post": _op(
+            "Stop dialing (calls in progress go on)", "campaigns", params=ID)},
+        "/api/v1/campaigns/{id}/list": {
+            "get": _op("The calling list", "campaigns", params=(ID[0], {
+                "name": "status", "in": "query", "schema": {"type": "string", "enum": [
+                    "pending", "calling", "retry", "callback", "done", "dnc"]}})),
+            "post": _op("Import a calling list: the CSV itself (a phone column; name, email) "
+                        "or {csv}; answers the row-by-row report", "campaigns", params=ID,
+                        body=CSV_BODY),
+        },
+        "/api/v1/campaigns/{id}/leads": {"post": _op(
+            "Put existing leads on the calling list ({lead_ids} or {all: true})", "campaigns",
+            params=ID, body=_obj({"lead_ids": {"type": "array", "items": _int(),
+                                               "maxItems": 10000},
+                                  "all": {"type": "boolean"}}))},
+        "/api/v1/campaigns/{id}/attempts": {"get": _op("Every dial and its result",
+                                                       "campaigns", params=ID)},
+        "/api/v1/campaigns/{id}/figures": {"get": _op(
+            "Dialled, answered, machines, abandoned % over the window, lines per agent, talk "
+            "minutes, list penetration", "campaigns", params=ID)},
+        "/api/v1/dnc": {
+            "get": _op("The global do-not-call list", "campaigns"),
+            "post": _op("Add numbers to the global do-not-call list (one per line, or a "
+                        "CSV's first column; or {csv})", "campaigns", body=CSV_BODY),
+        },
+        "/api/v1/campaigns/{id}/dnc": {
+            "get": _op("A campaign's do-not-call list", "campaigns", params=ID),
+            "post": _op("Add numbers to a campaign's do-not-call list", "campaigns",
+                        params=ID, body=CSV_BODY),
+        },
+        "/api/v1/campaigns/{id}/preview": {"post": _op(
+            "Preview mode: the next lead for the agent to look at", "campaigns", params=ID,
+            body=_obj({"agent_extension": EXTENSION}), body_required=False)},
+        "/api/v1/campaigns/{id}/preview/{entry_id}": {"post": _op(
+            "Dial or skip the lead shown", "campaigns",
+            params=(ID[0], _path_param("entry_id")), ok=202,
+            body=_obj({"action": {"type": "string", "enum": ["dial", "skip"]},
+                       "agent_extension": EXTENSION}, ("action",)))},
+        "/api/v1/campaign-callbacks": {"post": _op(
+            "Book a call back to a lead at a time, put through to that agent", "campaigns",
+            ok=201, body=_obj({"entry_id": _int(), "at": DATETIME,
+                               "agent_extension": EXTENSION}, ("entry_id", "at")))},
+        "/api/v1/campaign-calls/{call_id}/disposition": {"post": _op(
+            "The agent's disposition of a campaign call (drives the retries; callback_at "
+            "books a call back)", "campaigns", params=(_path_param("call_id", _str(36)),),
+            body=_obj({"disposition": _str(32), "callback_at": DATETIME}, ("disposition",)))},
         # -- live events and this document ------------------------------------------
         "/api/v1/events": {"get": _op(
             "Websocket of live events {id, type, ts, data}; token as ?token= or header",

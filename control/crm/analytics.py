@@ -42,6 +42,7 @@ from sqlalchemy.orm import Session
 from control.acd.models import Agent, Call, CallState, Queue
 from control.crm.models import Interaction
 from control.errors import InvalidInput
+from control.quality.models import QualityReview
 
 PERIODS = ("today", "week", "month")
 DEFAULT_SERVICE_LEVEL_S = 20
@@ -169,7 +170,8 @@ def hourly_report(session: Session, day: str | None, tz: str,
     charts: calls per hour, service level through the day)."""
     try:
         zone = ZoneInfo(tz)
-    except (ZoneInfoNotFoundError, ValueError) as exc:
+    # OSError: the tzdata package's answer to a name too long for a file
+    except (ZoneInfoNotFoundError, ValueError, OSError) as exc:
         raise InvalidInput("tz", f"{tz!r} is not a time zone (e.g. Europe/Madrid)") from exc
     now = now or datetime.now(UTC)
     try:
@@ -199,6 +201,29 @@ def agents_report(session: Session, period: str, now: datetime | None = None) ->
     agents = [(a.extension, a.name) for a in session.scalars(select(Agent))]
     return {"period": period, "from": start.isoformat(), "to": now.isoformat(),
             "agents": agent_figures(calls, agents, wrapups, (now - start).total_seconds())}
+
+
+def reviews_report(session: Session, period: str, now: datetime | None = None
+                   ) -> dict[str, Any]:
+    """Quality reviews of the period (by when they were scored): the average
+    score (0-100) and the number of reviews per agent and per queue."""
+    now = now or datetime.now(UTC)
+    start = period_start(period, now)
+    reviews = list(session.scalars(select(QualityReview)
+                                   .where(QualityReview.created_at >= start)))
+    names = {a.extension: a.name for a in session.scalars(select(Agent))}
+    by_agent: dict[str, list[float]] = {}
+    by_queue: dict[str, list[float]] = {}
+    for review in reviews:
+        by_agent.setdefault(review.agent_extension, []).append(review.score)
+        by_queue.setdefault(review.queue, []).append(review.score)
+    return {"period": period, "from": start.isoformat(), "to": now.isoformat(),
+            "reviews": len(reviews), "average_score": _mean([r.score for r in reviews]),
+            "agents": [{"extension": ext, "name": names.get(ext), "reviews": len(scores),
+                        "average_score": _mean(scores)}
+                       for ext, scores in sorted(by_agent.items())],
+            "queues": [{"queue": name, "reviews": len(scores), "average_score": _mean(scores)}
+                       for name, scores in sorted(by_queue.items())]}
 
 
 # -- CSV -------------------------------------------------------------------------

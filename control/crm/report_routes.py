@@ -57,6 +57,11 @@ async def agents(request: web.Request) -> web.Response:
     return await _report(request, analytics.agents_report)
 
 
+@require_role(*MANAGERS)
+async def reviews(request: web.Request) -> web.Response:
+    return await _report(request, analytics.reviews_report)
+
+
 async def _csv(request: web.Request, name: str,
                build: Callable[[Session, str], str]) -> web.Response:
     period = _period(request)
@@ -87,5 +92,6 @@ def setup_routes(app: web.Application) -> None:
     r.add_get("/api/v1/analytics/calls", calls)
     r.add_get("/api/v1/analytics/calls/hourly", hourly)
     r.add_get("/api/v1/analytics/agents", agents)
+    r.add_get("/api/v1/analytics/reviews", reviews)
     r.add_get("/api/v1/analytics/calls.csv", calls_csv)
     r.add_get("/api/v1/analytics/interactions.csv", interactions_csv)

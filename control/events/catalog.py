@@ -73,6 +73,11 @@ EVENTS: dict[str, EventType] = {e.name: e for e in (
               ("call_id", "agent_extension")),
     EventType("recording.filed", "agent", "the call's recording is closed and filed",
               ("call_id", "agent_extension", "recording")),
+    EventType("recordings.disk_full", "supervisors", "the recordings folder's disk is full "
+              "or nearly: calls go on, new recordings stay in Asterisk's spool",
+              ("path", "free_bytes", "total_bytes", "reason")),
+    EventType("recordings.disk_ok", "supervisors", "the recordings folder's disk has room "
+              "again", ("path", "free_bytes", "total_bytes")),
     # -- agents ---------------------------------------------------------------------
     EventType("agent.status_changed", "agent", "an agent's state changed",
               ("agent_extension", "agent", "status")),
@@ -85,6 +90,48 @@ EVENTS: dict[str, EventType] = {e.name: e for e in (
               ("agent_extension", "policy", "customer_id", "quote_id")),
     EventType("lead.converted", "agent", "a lead became a customer",
               ("agent_extension", "lead", "customer_id")),
+    # -- wallboard alerts (control.staffing.alerts) ----------------------------------
+    EventType("alert.raised", "supervisors", "a queue crossed one of its alert thresholds "
+              "(service level under target, longest wait, an agent long in wrap-up or "
+              "paused)", ("alert_id", "kind", "queue", "agent_extension", "value",
+                          "threshold")),
+    EventType("alert.cleared", "supervisors", "a raised alert is back to normal",
+              ("alert_id", "kind", "queue", "agent_extension")),
+    # -- speech (control.speech): live transcript, alerts, assist ---------------------
+    EventType("speech.status", "agent", "a call's transcription started, lost audio "
+              "(incomplete) or was not set up (reason: capacity, no model, tap failed)",
+              ("call_id", "agent_extension", "status", "reason")),
+    EventType("speech.partial", "agent", "what a leg is saying, still being recognised",
+              ("call_id", "agent_extension", "speaker", "text", "at")),
+    EventType("speech.final", "agent", "an utterance recognised: speaker (caller or agent), "
+              "text, start and end in seconds from the bridging",
+              ("call_id", "agent_extension", "speaker", "text", "start", "end")),
+    EventType("speech.keyword", "supervisors", "a queue's alert phrase was said on a call",
+              ("call_id", "agent_extension", "speaker", "keyword", "text", "at")),
+    EventType("speech.suggestion", "agent", "knowledge-base articles for what the caller "
+              "just said (agent assist)", ("call_id", "agent_extension", "articles")),
+    EventType("speech.analysis", "agent", "after the call: summary, sentiment trend per "
+              "leg, talk/silence/overtalk ratios", ("call_id", "agent_extension", "status",
+                                                    "analysis")),
+    # -- outbound campaigns (control.campaigns) -----------------------------------------
+    EventType("campaign.started", "supervisors", "a campaign's dialer started",
+              ("campaign_id", "mode")),
+    EventType("campaign.stopped", "supervisors", "a campaign's dialer stopped", ("campaign_id",)),
+    EventType("campaign.dialing", "supervisors", "the dialer placed a customer's call",
+              ("campaign_id", "call_id", "phone", "agent_extension")),
+    EventType("campaign.answered", "supervisors", "a campaign call was answered: a person "
+              "or (AMD) a machine", ("campaign_id", "call_id", "result", "amd_status")),
+    EventType("campaign.lead", "agent", "a campaign call is put through to an agent: the "
+              "lead's screen pop, script and dispositions",
+              ("campaign_id", "call_id", "agent_extension", "lead", "script", "dispositions")),
+    EventType("campaign.connected", "agent", "the person and the agent are bridged",
+              ("campaign_id", "call_id", "agent_extension", "seconds_to_agent")),
+    EventType("campaign.abandoned", "supervisors", "a person reached no agent within 2 s: "
+              "the recorded message, counted abandoned", ("campaign_id", "call_id", "message")),
+    EventType("campaign.attempt", "supervisors", "a campaign dial is over, with its result",
+              ("campaign_id", "call_id", "result", "abandoned", "agent_extension", "talk_s")),
+    EventType("campaign.stats", "supervisors", "a running campaign's figures, every few "
+              "seconds", ("campaign_id", "figures")),
     # -- figures --------------------------------------------------------------------
     EventType("queue.stats", "everyone", "every queue's live and today's figures, "
               "every few seconds while a socket is open", ("queues", "agents")),

@@ -29,7 +29,8 @@ Two shapes are accepted:
   ``callback``   books a callback task for the caller's number: ``prompts``
                  (the confirmation), then ``next``
   ``queue``      hands the call to ``queue`` with ``language`` (default: the
-                 caller's), ``skills`` and ``priority`` set
+                 one the caller chose in a menu, if any; else the ACD takes the
+                 customer's, else the queue's), ``skills`` and ``priority`` set
   ``hangup``     prompts, then hang up
 
 The same :class:`Flow` objects feed the dialplan template and
@@ -310,7 +311,8 @@ def _parse_node(name: str, raw: object, where: str) -> Node:
     if "timezone" in raw:
         try:
             ZoneInfo(str(raw["timezone"]))
-        except (ZoneInfoNotFoundError, ValueError) as exc:
+        # OSError: the tzdata package's answer to a name too long for a file
+        except (ZoneInfoNotFoundError, ValueError, OSError) as exc:
             raise FlowError(f"{where}: unknown time zone {raw['timezone']!r}") from exc
         f["timezone"] = str(raw["timezone"])
     if kind == "menu":

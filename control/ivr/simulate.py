@@ -48,7 +48,8 @@ def parse_at(text: str | None, tz: str = "Europe/Madrid",
     (the stack's forced clock, AITCOMMS_CLOCK) or now."""
     try:
         zone = ZoneInfo(tz)
-    except (ZoneInfoNotFoundError, ValueError) as exc:
+    # OSError: the tzdata package's answer to a name too long for a file
+    except (ZoneInfoNotFoundError, ValueError, OSError) as exc:
         raise InvalidInput("tz", f"{tz!r} is not a time zone such as Europe/Madrid") from exc
     if not text:
         return (default or datetime.now(zone)).astimezone(zone)
@@ -129,7 +130,9 @@ def _queue(out: Outcome, db: Database, data: StackData, queue: str, language: st
 
 def _walk(out: Outcome, db: Database, data: StackData, flow: Flow, caller: str,
           at: datetime, keys: list[str]) -> None:
-    language, priority = flow.language, 0
+    # the prompts' language, and the one the caller chose (only that one
+    # routes: otherwise the customer's record, else the queue, decides)
+    language, chosen, priority = flow.language, "", 0
     skills: tuple[str, ...] = ()
     customer: str = ""
     policy_number = ""
@@ -169,7 +172,7 @@ def _walk(out: Outcome, db: Database, data: StackData, flow: Flow, caller: str,
                 if opt is not None:
                     sets = []
                     if opt.language:
-                        language = opt.language
+                        language = chosen = opt.language
                         sets.append(f"language={language}")
                     if opt.skills is not None:
                         skills = opt.skills
@@ -240,7 +243,7 @@ def _walk(out: Outcome, db: Database, data: StackData, flow: Flow, caller: str,
                     + (f", play {' & '.join(node.prompts)}" if node.prompts else ""))
             nxt = node.next
         elif node.kind == "queue":
-            lang = node.language or language
+            lang = node.language or chosen
             if node.skills is not None:
                 skills = node.skills
             if node.priority is not None:

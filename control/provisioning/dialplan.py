@@ -191,7 +191,7 @@ def asterisk_parse(settings: Settings, text: str, timeout: float = 15) -> tuple[
         (host / "etc/logger.conf").write_text(
             "[logfiles]\nmessages.log => notice,warning,error\n")
         (host / "etc/extensions.conf").write_text(text)
-        for empty in ("queues.conf", "voicemail.conf", "musiconhold.conf"):
+        for empty in ("queues.conf", "voicemail.conf", "musiconhold.conf", "amd.conf"):
             (host / "etc" / empty).write_text("[general]\n")  # or their app declines
         conf = f"{inner}/etc/asterisk.conf"
         proc = subprocess.Popen(

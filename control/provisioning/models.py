@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import DateTime, Integer, String, Text, func
+from sqlalchemy import DateTime, Integer, String, Text, UniqueConstraint, func
 from sqlalchemy.orm import Mapped, mapped_column
 
 from control.db import Base
@@ -61,3 +61,35 @@ class DialplanVersion(Base):
         return {"id": self.id, "created_at": self.created_at.isoformat(),
                 "author": self.author, "action": self.action,
                 "restored_from": self.restored_from, "sha256": self.sha256}
+
+
+class MediaNode(Base):
+    """An Asterisk that takes calls from Kamailio's dispatcher (setid 1).
+
+    ``active`` nodes get new calls while they answer Kamailio's OPTIONS
+    pings; a ``draining`` one gets none (its calls in progress go on), and
+    the drain survives a ``dispatcher.reload`` because it lives here (the
+    view ``kamailio_dispatcher`` gives it flags 4). ``local`` is the stack's
+    own Asterisk, kept by set-up (:func:`control.provisioning.nodes.ensure_local_node`).
+    """
+
+    __tablename__ = "media_nodes"
+    __table_args__ = (UniqueConstraint("address", "port", name="uq_media_nodes_address_port"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(32), unique=True)
+    address: Mapped[str] = mapped_column(String(64))
+    port: Mapped[int] = mapped_column(Integer)
+    weight: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
+    state: Mapped[str] = mapped_column(String(12), default="active", server_default="active")
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+    @property
+    def uri(self) -> str:
+        """Its SIP address as Kamailio's dispatcher names it."""
+        return f"sip:{self.address}:{self.port}"
+
+    def as_dict(self) -> dict[str, object]:
+        return {"id": self.id, "name": self.name, "address": self.address, "port": self.port,
+                "uri": self.uri, "weight": self.weight, "state": self.state,
+                "created_at": self.created_at.isoformat() if self.created_at else None}

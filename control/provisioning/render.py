@@ -50,7 +50,7 @@ ASTERISK_MODULES = (
     "app_stasis.so", "app_verbose.so", "app_exec.so", "app_senddtmf.so", "app_userevent.so",
     "app_voicemail.so", "app_audiosocket.so", "app_originate.so", "app_stack.so",
     "app_sayunixtime.so", "app_playtones.so", "app_waituntil.so", "app_transfer.so",
-    "app_bridgewait.so", "app_milliwatt.so",
+    "app_bridgewait.so", "app_milliwatt.so", "app_amd.so",
     "chan_audiosocket.so", "chan_bridge_media.so", "chan_rtp.so",
     # dialplan functions
     "func_channel.so", "func_strings.so", "func_logic.so", "func_callerid.so",
@@ -166,6 +166,7 @@ def _context(settings: Settings, secrets: Mapping[str, str], data: StackData) ->
             data.dids[0].number if data.dids else ""),
         "db_url": db_url,
         "db_module": db_module,
+        "usrloc_db_mode": settings.kamailio_usrloc_db_mode,
         "listen_ips": listen_ips,
         "tls_cfg": str(settings.kamailio_dir / "tls.cfg"),
         "tls_dir": str(settings.tls_dir),

@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from control.settings import Settings
+from control.stack import probes
 
 
 @dataclass
@@ -39,6 +40,8 @@ class Component:
     writes_own_pid: bool = False
     env: dict[str, str] = field(default_factory=dict)
     prepare: Callable[[], None] | None = None
+    # asked while it runs: None when it answers, else why not (probes.py)
+    probe: probes.Probe | None = None
 
     def pid(self) -> int | None:
         try:
@@ -213,6 +216,7 @@ def components(settings: Settings) -> list[Component]:
     """In start order: media first, then the edge, then the control plane."""
     p = settings.ports
     run, log = settings.run_dir, settings.log_dir
+    wait = settings.liveness.timeout_s
     rtp_ip = settings.public_ip
     return [
         Component(
@@ -222,6 +226,7 @@ def components(settings: Settings) -> list[Component]:
             ports=[("udp", p.asterisk_sip), ("tcp", p.ami), ("tcp", p.ari)],
             pid_file=run / "asterisk.pid",
             log_file=log / "asterisk.log",
+            probe=probes.ami_banner(p.ami, wait),
         ),
         Component(
             name="rtpengine",
@@ -233,16 +238,18 @@ def components(settings: Settings) -> list[Component]:
             ports=[("udp", p.rtpengine_ng)],
             pid_file=run / "rtpengine.pid",
             log_file=log / "rtpengine.log",
+            probe=probes.rtpengine_ping(p.rtpengine_ng, wait),
         ),
         Component(
             name="kamailio",
             argv=["kamailio", "-DD", "-E", "-f", str(settings.kamailio_dir / "kamailio.cfg"),
                   "-P", str(run / "kamailio.pid"), "-Y", str(run / "kamailio")],
-            ports=[("udp", p.sip), ("tcp", p.sip), ("tcp", p.ws), ("tcp", p.wss)],
+            ports=[("udp", p.sip), ("tcp", p.sip), ("tcp", p.sips), ("tcp", p.ws), ("tcp", p.wss)],
             pid_file=run / "kamailio.pid",
             log_file=log / "kamailio.log",
             writes_own_pid=True,
             prepare=lambda: (run / "kamailio").mkdir(parents=True, exist_ok=True),
+            probe=probes.sip_options(p.sip, wait),
         ),
         Component(
             name="control",
@@ -251,5 +258,6 @@ def components(settings: Settings) -> list[Component]:
             pid_file=run / "control.pid",
             log_file=log / "control.log",
             env={"AITCOMMS_VAR": str(settings.var_dir)},
+            probe=probes.http_answer(p.http, wait),
         ),
     ]

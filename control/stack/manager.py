@@ -18,6 +18,8 @@ from pathlib import Path
 
 from control.db import Database
 from control.provisioning import render
+from control.provisioning.nodes import NodeRuntime, ensure_local_node, parse_dispatcher_list
+from control.provisioning.registrations import ensure_location_table
 from control.secrets import ensure_secrets
 from control.settings import Settings
 from control.stack.components import (
@@ -74,6 +76,9 @@ class Stack:
         self._ensure_certificate()
         db = Database(s)
         db.upgrade()
+        if s.kamailio_usrloc_db_mode:
+            ensure_location_table(db)
+        ensure_local_node(db, s)  # Kamailio's dispatcher needs one media node: this Asterisk
         self.render(db)
         return db
 
@@ -249,6 +254,30 @@ class Stack:
                 return False
             raise
         return True
+
+    def reload_media_nodes(self) -> bool:
+        """Kamailio re-reads its media nodes from the database (their drains
+        too: a reload resets every other runtime state, so a node found dead
+        counts as up again until its next unanswered ping). False when
+        Kamailio is not running (it reads them at start)."""
+        if self.component("kamailio").pid() is None:
+            return False
+        out = ""
+        for _ in range(10):  # "Ongoing reload" within reload_delta (1 s) of the last one
+            out = self.kamailio_rpc("dispatcher.reload")  # kamcmd exits 0 on errors too
+            if not out.startswith("error"):
+                return True
+            if "ongoing reload" not in out.lower():
+                break
+            time.sleep(0.5)
+        raise StackError(f"kamcmd dispatcher.reload failed: {out.strip()}")
+
+    def media_nodes_runtime(self) -> dict[str, NodeRuntime] | None:
+        """Kamailio's view of each media node by URI (up or not, calls up), or
+        None when Kamailio is not running."""
+        if self.component("kamailio").pid() is None:
+            return None
+        return parse_dispatcher_list(self.kamailio_rpc("dispatcher.list"))
 
     def apply(self, db: Database) -> list[Path]:
         """Re-render from the database and reload what changed in the running

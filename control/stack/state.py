@@ -52,8 +52,9 @@ class ExitRecord:
         elif self.code is not None:
             what = f"exit code {self.code}"
         else:
-            what = self.reason or "unknown"
-        return f"{when} {what} after {self.uptime_s:.0f}s"
+            return f"{when} {self.reason or 'unknown'} after {self.uptime_s:.0f}s"
+        why = f" ({self.reason})" if self.reason else ""
+        return f"{when} {what} after {self.uptime_s:.0f}s{why}"
 
 
 @dataclass

@@ -19,8 +19,14 @@ whose launcher exits after forking it, is re-parented to it too; one
 by a supervisor that was stopped) is adopted and watched by its pid alone:
 its exit status is then unknown, and said so.
 
-How it fails: it watches processes, not answers, so a daemon that hangs
-while alive is not restarted. If the supervisor itself dies, the daemons keep
+A daemon that hangs while alive (stopped, deadlocked, its loop blocked) is
+found by its liveness probe (``probes.py``), asked from a thread every few
+seconds while it runs: after several misses in a row the supervisor kills it
+(SIGKILL to its process group) and the restart above follows; its last exit
+then says it was killed for not answering.
+
+How it fails: a probe only proves the daemon's front door answers, not that
+every part of it works. If the supervisor itself dies, the daemons keep
 running unsupervised (``aitcomms status`` says so; ``aitcomms up`` starts a
 new one, which adopts them). SIGTERM (``aitcomms down``) stops it without
 touching the daemons, so ``down`` can stop them without a race; SIGHUP
@@ -36,6 +42,7 @@ import logging
 import os
 import signal
 import sys
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -68,6 +75,9 @@ class Watch:
     ours: bool = True  # our child: its exit status will be reaped here
     started: float = 0.0  # monotonic
     restart_at: float = 0.0  # monotonic, in back-off
+    misses: int = 0  # liveness probes unanswered in a row (the prober thread's)
+    last_miss: str = ""
+    hung: str | None = None  # why it was killed for not answering, until reaped
 
 
 class Supervisor:
@@ -83,6 +93,7 @@ class Supervisor:
         self._stopping = False
         self._rearm = False
         self._dirty = True
+        self._probing = threading.Event()  # set: stop probing
 
     # -- the process ------------------------------------------------------------
 
@@ -104,8 +115,10 @@ class Supervisor:
             log.warning("not a child subreaper: Kamailio's exit status will be unknown")
         log.info("supervising %s (pid %d)", ", ".join(w.comp.name for w in self.watches),
                  os.getpid())
+        prober = threading.Thread(target=self._probe_loop, name="liveness", daemon=True)
         try:
             self._adopt()
+            prober.start()
             while not self._stopping:
                 try:
                     self.tick()
@@ -114,6 +127,7 @@ class Supervisor:
                 time.sleep(self.poll_s)
             self._finish_starts()
         finally:
+            self._probing.set()
             self._write_state(force=True)
             with contextlib.suppress(OSError):
                 if pid_file.read_text().strip() == str(os.getpid()):
@@ -152,6 +166,42 @@ class Supervisor:
                 if w.pid is None and w.comp.writes_own_pid:
                     w.pid = w.comp.pid()
             time.sleep(0.1)
+
+    # -- liveness ---------------------------------------------------------------
+
+    def _probe_loop(self) -> None:
+        """Off the main loop: a probe may wait its whole timeout. It only
+        counts misses; the kill is decided in ``tick``."""
+        live = self.settings.liveness
+        while not self._probing.wait(live.interval_s):
+            for w in self.watches:
+                pid = w.pid
+                if w.comp.probe is None or pid is None or w.record.phase != "running" \
+                        or w.hung is not None:
+                    w.misses = 0
+                    continue
+                why = w.comp.probe()
+                if w.pid != pid:  # it died and restarted meanwhile
+                    continue
+                if why is None:
+                    w.misses = 0
+                else:
+                    w.misses, w.last_miss = w.misses + 1, why
+                    log.warning("%s: no answer to its liveness probe (%d in a row): %s",
+                                w.comp.name, w.misses, why)
+
+    def _kill_if_hung(self, w: Watch) -> None:
+        failures = self.settings.liveness.failures
+        if w.pid is None or w.hung is not None or w.misses < failures:
+            return
+        w.hung = (f"killed by the supervisor: {w.misses} liveness probes unanswered "
+                  f"({w.last_miss})")
+        log.error("%s: hung (pid %d, %s); killing it", w.comp.name, w.pid, w.last_miss)
+        try:
+            os.killpg(w.pid, signal.SIGKILL)  # its group: Kamailio's workers too
+        except (ProcessLookupError, PermissionError):
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(w.pid, signal.SIGKILL)
 
     # -- one pass ---------------------------------------------------------------
 
@@ -220,6 +270,8 @@ class Supervisor:
                                     reason=f"exit status unknown ({whose})")
             self._died(w, record)
             return
+        if phase == "running":
+            self._kill_if_hung(w)
         if phase == "starting":
             up, why = w.comp.status()
             if up:
@@ -258,6 +310,9 @@ class Supervisor:
     def _died(self, w: Watch, record: ExitRecord) -> None:
         if w.pid is not None:
             kill_leftovers(w.pid)  # e.g. Kamailio's workers, which hold its ports
+        if w.hung is not None:
+            record.reason, w.hung = w.hung, None
+        w.misses = 0
         w.record.last_exit = record
         w.record.pid = None
         w.pid = w.launcher = None

@@ -92,9 +92,12 @@ class AriClient:
     async def originate(self, *, endpoint: str, channel_id: str, app_args: str,
                         ring_s: int, caller_id: str, originator: str | None = None,
                         variables: dict[str, str] | None = None) -> None:
-        """Dial ``endpoint`` into this app with ``app_args``, and subscribe to
-        the new channel: an originated channel reports to the app only once
-        answered, and its hang-up (no answer, rejected) must be heard too."""
+        """Dial ``endpoint`` into this app with ``app_args``. Its events before
+        an answer (a hang-up: no answer, busy, rejected) reach the app too:
+        Asterisk subscribes the app to the channel before it dials
+        (res/ari/resource_channels.c), so a busy that comes back at once is
+        never missed (subscribing ourselves after the POST raced with it, and
+        failed on a channel already gone)."""
         params: dict[str, Any] = {"endpoint": endpoint, "app": self.app, "appArgs": app_args,
                                   "channelId": channel_id, "timeout": ring_s,
                                   "callerId": caller_id}
@@ -103,8 +106,6 @@ class AriClient:
         if variables:
             params["json"] = {"variables": variables}
         await self.request("POST", "/channels", **params)
-        await self.request("POST", f"/applications/{self.app}/subscription",
-                           eventSource=f"channel:{channel_id}")
 
     async def _run(self) -> None:
         assert self._session is not None

@@ -1,6 +1,6 @@
 """The browser UI and what only it needs from the API.
 
-``/`` and the pages (``/login``, ``/agent``, ``/wallboard``, ``/admin``) are one
+``/`` and the pages (``/login``, ``/agent``, ``/wallboard``, ``/admin``, ``/reviews``) are one
 HTML shell: the page itself asks ``/api/v1/auth/me`` who is signed in and shows
 only what that role may see (an agent sent to ``/wallboard`` gets a "no access"
 page; the data behind it is refused by the API with 403 anyway). Assets come
@@ -29,7 +29,7 @@ from control.api.http import database, error
 from control.api.keys import SETTINGS
 from control.auth.middleware import PRINCIPAL
 
-PAGES = ("/", "/login", "/agent", "/wallboard", "/admin")
+PAGES = ("/", "/login", "/agent", "/wallboard", "/admin", "/reviews", "/calls")
 NOT_BUILT = """<!doctype html><meta charset="utf-8"><title>AIT-COMMS</title>
 <p>The web UI is not built: run <code>make setup</code> (or <code>npm ci &amp;&amp;
 npm run build</code> in <code>web/</code>).</p>"""

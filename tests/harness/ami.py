@@ -41,6 +41,10 @@ class Ami:
     async def __aexit__(self, *exc: object) -> None:
         self._close()
 
+    def close(self) -> None:
+        """For a connection opened with ``await Ami(...).__aenter__()``."""
+        self._close()
+
     def _close(self) -> None:
         self.manager.reconnect_timeout = 10**6
         self.manager.close()

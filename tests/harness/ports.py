@@ -9,13 +9,17 @@ port a SIPp just closed may still be in TIME_WAIT).
 from __future__ import annotations
 
 import itertools
-import os
 import random
 import socket
 
-_FIRST, _LAST = 29000, 32700
-# a second test session (AITCOMMS_TEST_PORT_OFFSET) starts elsewhere in the range
-_start = _FIRST + (int(os.environ.get("AITCOMMS_TEST_PORT_OFFSET", "0")) * 3) % (_LAST - _FIRST)
+from tests.harness.session import BASE_OFFSET, WORKER, WORKERS
+
+# each worker of the session has its own slice of the range; a second test
+# session (AITCOMMS_TEST_PORT_OFFSET) starts elsewhere in each slice
+_SPAN = (32700 - 29000) // WORKERS
+_FIRST = 29000 + WORKER * _SPAN
+_LAST = _FIRST + _SPAN
+_start = _FIRST + (BASE_OFFSET * 3) % _SPAN
 _cursor = itertools.cycle(itertools.chain(range(_start, _LAST), range(_FIRST, _start)))
 
 

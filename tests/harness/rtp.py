@@ -12,6 +12,7 @@ import asyncio
 import math
 import random
 import struct
+import time
 
 
 def _ulaw_decode(byte: int) -> int:
@@ -60,6 +61,13 @@ class RtpEndpoint(asyncio.DatagramProtocol):
         self.last_source: tuple[str, int] | None = None
         self.transport: asyncio.DatagramTransport | None = None
         self._sender: asyncio.Task[None] | None = None
+        # one RTP stream for the endpoint's whole life, as a phone's on a call:
+        # a tone, silence and speech follow on with the same SSRC and running
+        # sequence and timestamp (a new random start for each could fall
+        # behind the last one, and Asterisk drops what looks old)
+        self._ssrc = random.getrandbits(32)
+        self._seq = random.getrandbits(15)
+        self._ts = random.getrandbits(31)
 
     @classmethod
     async def open(cls, host: str = "127.0.0.1") -> RtpEndpoint:
@@ -81,9 +89,21 @@ class RtpEndpoint(asyncio.DatagramProtocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
 
+    def decode(self, data: bytes) -> bytes | None:
+        """What arrived, as plain RTP (None: drop it). SRTP endpoints decrypt here."""
+        return data
+
+    def encode(self, packet: bytes) -> bytes:
+        """A plain RTP packet as it goes on the wire."""
+        return packet
+
     def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
         if len(data) < 12 or data[0] >> 6 != 2:
             return
+        plain = self.decode(data)
+        if plain is None:
+            return
+        data = plain
         self.packets += 1
         self.last_source = addr
         if data[1] & 0x7F == 0:  # PCMU
@@ -106,8 +126,7 @@ class RtpEndpoint(asyncio.DatagramProtocol):
 
     async def _send_tone(self, dest: tuple[str, int], freq: float, amplitude: int) -> None:
         assert self.transport is not None
-        ssrc = random.getrandbits(32)
-        seq, ts, n = random.getrandbits(16), random.getrandbits(32), 0
+        n = 0
         loop = asyncio.get_running_loop()
         start = loop.time()
         while True:
@@ -115,11 +134,41 @@ class RtpEndpoint(asyncio.DatagramProtocol):
                 _ulaw_encode(int(amplitude * math.sin(2 * math.pi * freq * (n + i) / 8000)))
                 for i in range(160)
             )
-            header = struct.pack("!BBHII", 0x80, 0, seq & 0xFFFF, ts & 0xFFFFFFFF, ssrc)
-            self.transport.sendto(header + payload, dest)
-            seq, ts, n = seq + 1, ts + 160, n + 160
+            self.transport.sendto(self.encode(self._header() + payload), dest)
+            n += 160
             # keep the 20 ms cadence against the clock, not against drift
             await asyncio.sleep(max(0.0, start + n / 8000 - loop.time()))
+
+    def send_audio(self, dest: tuple[str, int], samples: list[int]) -> None:
+        """Say ``samples`` (signed 16-bit, 8 kHz) as PCMU in real time, then
+        keep sending silence (the leg's RTP flows on); ``said_at`` is the wall
+        time (time.time()) the last sample went out."""
+        self.stop_tone()
+        self.said_at: float | None = None
+        self._sender = asyncio.create_task(self._send_audio(dest, samples))
+
+    async def _send_audio(self, dest: tuple[str, int], samples: list[int]) -> None:
+        assert self.transport is not None
+        n = 0
+        loop = asyncio.get_running_loop()
+        start = loop.time()
+        silence = bytes([_ulaw_encode(0)]) * 160
+        while True:
+            chunk = samples[n:n + 160]
+            payload = bytes(_ulaw_encode(x) for x in chunk).ljust(160, silence[:1]) \
+                if chunk else silence
+            self.transport.sendto(self.encode(self._header() + payload), dest)
+            n += 160
+            if self.said_at is None and n >= len(samples):
+                self.said_at = time.time()
+            await asyncio.sleep(max(0.0, start + n / 8000 - loop.time()))
+
+    def _header(self) -> bytes:
+        """The next packet's RTP header (PCMU, 20 ms after the last one)."""
+        header = struct.pack("!BBHII", 0x80, 0, self._seq & 0xFFFF, self._ts & 0xFFFFFFFF,
+                             self._ssrc)
+        self._seq, self._ts = self._seq + 1, self._ts + 160
+        return header
 
     def stop_tone(self) -> None:
         if self._sender:

@@ -89,7 +89,7 @@ class Sipp:
         except TimeoutError:
             self.proc.kill()
             out, _ = await self.proc.communicate()
-        successful, failed = self._counts()
+        successful, failed = self.counts()
         return SippResult(self.proc.returncode or 0, successful, failed,
                           out.decode(errors="replace"))
 
@@ -101,7 +101,8 @@ class Sipp:
         if self.proc and self.proc.returncode is None:
             self.proc.kill()
 
-    def _counts(self) -> tuple[int, int]:
+    def counts(self) -> tuple[int, int]:
+        """Successful and failed calls so far (SIPp writes them once a second)."""
         try:
             rows = list(csv.DictReader(self.stat_file.open(), delimiter=";"))
         except OSError:

@@ -5,6 +5,8 @@
 import { api } from './api.js';
 import { h, clear, parseTs } from './dom.js';
 import { t } from './i18n.js';
+import { usersSection, testCallSection, loginField, loginNote } from './users.js';
+import { kbSection, speechSection } from './kb.js';
 
 function diffView(text, testid) {
   return h('pre', { class: 'diff', testid },
@@ -87,7 +89,7 @@ const int = (v) => (v === '' ? undefined : Number(v));
 
 // One managed collection: a table of what exists and a form that creates or
 // edits (filled by a row's edit button); each change reloads the table.
-function managed({ id, title, columns, load, cells, fields, create, update, remove, key }) {
+function managed({ id, title, columns, load, cells, fields, create, update, remove, key, actions }) {
   const table = h('table', { class: 'grid', testid: `admin-${id}` });
   const msg = h('p', { class: 'hint', testid: `${id}-message`, role: 'status' });
   const inputs = Object.fromEntries(fields.map((f) => [f.name, f.type === 'checkbox'
@@ -127,6 +129,7 @@ function managed({ id, title, columns, load, cells, fields, create, update, remo
       items.map((item) => h('tr', { 'data-key': key(item) }, cells(item).map((c) => h('td', {}, c)),
         h('td', {},
           update ? h('button', { testid: `${id}-edit-${key(item)}`, onclick: () => edit(item) }, t('edit')) : '',
+          actions ? actions(item, run) : '',
           h('button', { class: 'stop', testid: `${id}-delete-${key(item)}`, onclick: () => {
             if (window.confirm(`${t('delete')} ${key(item)}?`)) run(() => remove(item), () => `${t('deleted')}: ${key(item)}`);
           } }, t('delete')))))));
@@ -136,7 +139,7 @@ function managed({ id, title, columns, load, cells, fields, create, update, remo
     for (const f of fields) {
       const v = f.from ? f.from(item) : item[f.name];
       if (f.type === 'checkbox') inputs[f.name].checked = !!v; else inputs[f.name].value = v ?? '';
-      inputs[f.name].disabled = !!f.key;
+      inputs[f.name].disabled = !!f.key || !!f.createOnly;
     }
     save.textContent = t('save');
     cancel.hidden = false;
@@ -157,7 +160,7 @@ function managed({ id, title, columns, load, cells, fields, create, update, remo
   return { el, refresh };
 }
 
-function agentsSection() {
+function agentsSection(onLogin) {
   return managed({
     id: 'agents', title: t('agents'), key: (a) => a.extension,
     columns: [t('extension'), t('name'), t('skills'), t('languages'), t('status')],
@@ -169,13 +172,16 @@ function agentsSection() {
       { name: 'password', label: t('sipPassword'), type: 'password', placeholder: t('passwordHint') },
       { name: 'skills', label: t('skills'), from: (a) => a.skills.join(', '), placeholder: 'auto, home' },
       { name: 'languages', label: t('languages'), from: (a) => a.languages.join(', '), placeholder: 'es, en', size: 8 },
+      loginField(),
     ],
     create: async (v) => {
       const r = await api('POST', '/api/v1/agents', {
         extension: v.extension, name: v.name, password: v.password || undefined,
-        skills: csv(v.skills), languages: csv(v.languages),
+        skills: csv(v.skills), languages: csv(v.languages), user_email: v.user_email || undefined,
       });
-      return { label: r.agent.extension, note: r.generated_password ? `${t('generatedPassword')}: ${r.generated_password}` : '' };
+      if (r.user) onLogin(); // the users' table shows the new login
+      const notes = [r.generated_password ? `${t('generatedPassword')}: ${r.generated_password}` : '', loginNote(r)];
+      return { label: r.agent.extension, note: notes.filter(Boolean).join(' · ') };
     },
     update: (a, v) => api('PATCH', `/api/v1/agents/${a.extension}`, {
       name: v.name, skills: csv(v.skills), languages: csv(v.languages), password: v.password || undefined,
@@ -276,13 +282,18 @@ function didsSection(targets) {
 export function adminPage(main) {
   // the DID form suggests what exists: agents' extensions and queues
   const targets = h('datalist', { id: 'did-targets' });
+  const callTargets = h('datalist', { id: 'call-targets' }); // the test call's: numbers too
   async function suggest() {
-    const [a, q] = await Promise.all([api('GET', '/api/v1/agents'), api('GET', '/api/v1/queues')]);
+    const [a, q, d] = await Promise.all([api('GET', '/api/v1/agents'), api('GET', '/api/v1/queues'), api('GET', '/api/v1/dids')]);
     clear(targets).append(...q.queues.map((x) => h('option', { value: `queue:${x.name}` })),
       ...a.agents.map((x) => h('option', { value: `ext:${x.extension}` })));
+    clear(callTargets).append(...d.dids.map((x) => h('option', { value: x.number })),
+      ...a.agents.map((x) => h('option', { value: x.extension })), ...q.queues.map((x) => h('option', { value: `queue:${x.name}` })));
   }
-  const sections = [agentsSection(), queuesSection(), trunksSection(), didsSection('did-targets')];
-  main.append(targets, ...sections.map((x) => x.el), dialplanSection());
+  const users = usersSection(managed);
+  const sections = [users, agentsSection(() => users.refresh().catch(() => {})), queuesSection(), trunksSection(), didsSection('did-targets'),
+    speechSection(managed), kbSection(managed)];
+  main.append(targets, callTargets, testCallSection('call-targets'), ...sections.map((x) => x.el), dialplanSection());
   suggest().catch(() => {});
   // a change in one (a new agent) is a choice in the others (queue members, DIDs)
   main.addEventListener('submit', () => setTimeout(() => { suggest().catch(() => {}); }, 1000));

@@ -4,6 +4,7 @@ import { EventStream } from './events.js';
 import { Softphone } from './softphone.js';
 import { h, clear, fmtDuration, parseTs } from './dom.js';
 import { quotePanel } from './quote.js';
+import { captions } from './captions.js';
 import { customerPanel } from './customers.js';
 import { t, DISPOSITIONS, PAUSE_REASONS } from './i18n.js';
 
@@ -25,9 +26,9 @@ export function agentDesk(main, user) {
   const evBadge = h('span', { class: 'badge', testid: 'events-state' });
   const statusNow = h('span', { class: 'status', testid: 'agent-status' });
   const statusClock = h('span', { class: 'clock', testid: 'status-clock' });
-  const statusSel = h('select', { testid: 'status-select' },
+  const statusSel = h('select', { testid: 'status-select', 'aria-label': t('status') },
     ['available', 'paused', 'logged_out'].map((s) => h('option', { value: s }, t(s))));
-  const reasonSel = h('select', { testid: 'reason-select' },
+  const reasonSel = h('select', { testid: 'reason-select', 'aria-label': t('reason') },
     PAUSE_REASONS.map((r) => h('option', { value: r }, t(`reasons.${r}`))));
   const statusErr = h('span', { class: 'error' });
   statusSel.addEventListener('change', () => { reasonSel.hidden = statusSel.value !== 'paused'; });
@@ -106,6 +107,7 @@ export function agentDesk(main, user) {
     return r.call;
   }
   const crm = customerPanel({ dial });
+  const cap = captions({ suggestions: true, only: user.agent_extension }); // live transcript, KB
   let quoteFor = null; // the call the quote form was built for
 
   main.append(h('div', { class: 'desk' },
@@ -122,7 +124,7 @@ export function agentDesk(main, user) {
       controls,
       h('details', {}, h('summary', {}, t('keypad')), keypad),
       dialForm),
-    popBox, quoteBox, wrapBox, crm.el));
+    popBox, cap.el, quoteBox, wrapBox, crm.el));
 
   // -- rendering --------------------------------------------------------------
   function render() {
@@ -279,6 +281,7 @@ export function agentDesk(main, user) {
   // -- events -----------------------------------------------------------------
   function onEvent(ev) {
     const d = ev.data || {};
+    cap.onEvent(ev);
     switch (ev.type) {
       case 'call.incoming':
       case 'call.outgoing':

@@ -6,6 +6,7 @@
 import { api } from './api.js';
 import { h, clear } from './dom.js';
 import { t } from './i18n.js';
+import { transcriptDetails } from './captions.js';
 
 const DNI_RE = /^[0-9XYZxyz][0-9]{7}[A-Za-z]$/;
 
@@ -73,7 +74,8 @@ export function customerPanel({ dial }) {
           callButton(`crm-call-${p.replace(/\D/g, '')}`, { to: p, customer_id: c.id })))),
         list(t('policies'), 'crm-policies', ctx.policies, (x) => `${x.number} · ${x.type} · ${x.carrier} · ${x.premium} € · ${x.end_date}`),
         list(t('claims'), 'crm-claims', ctx.claims, (x) => `${x.number} · ${x.status}`),
-        list(t('interactions'), 'crm-interactions', ctx.interactions, (x) => `${when(x.started_at)} · ${x.direction} · ${x.disposition || x.outcome}`),
+        list(t('interactions'), 'crm-interactions', ctx.interactions, (x) => h('span', {}, `${when(x.started_at)} · ${x.direction} · ${x.disposition || x.outcome}`,
+          x.call_id ? transcriptDetails(x.call_id) : '')),
         list(t('tasks'), 'crm-tasks', ctx.tasks, (x) => h('span', {}, `${when(x.scheduled_at)} · ${t(`taskKinds.${x.kind}`)} · ${x.notes || ''} `,
           x.kind === 'callback' ? callButton(`crm-task-call-${x.id}`, { task_id: x.id }) : '')));
       record.dataset.customer = c.id;

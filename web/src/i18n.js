@@ -4,7 +4,7 @@ const STRINGS = {
   es: {
     appName: 'AIT-COMMS', login: 'Iniciar sesión', email: 'Correo electrónico', password: 'Contraseña',
     loginFailed: 'Usuario o contraseña incorrectos', locked: 'Cuenta bloqueada temporalmente',
-    logout: 'Salir', language: 'Idioma', agentDesk: 'Escritorio', wallboard: 'Panel de supervisión', admin: 'Administración',
+    logout: 'Salir', language: 'Idioma', agentDesk: 'Escritorio', wallboard: 'Panel de supervisión', admin: 'Administración', qualityReviews: 'Calidad', calls: 'Llamadas', campaigns: 'Campañas',
     softphone: 'Teléfono', events: 'Eventos en directo', registered: 'Registrado', connecting: 'Conectando…',
     connected: 'Conectado', disconnected: 'Desconectado', regFailed: 'Registro fallido', noPhone: 'Sin extensión',
     status: 'Estado', available: 'Disponible', paused: 'En pausa', logged_out: 'Desconectado', ringing: 'Sonando',
@@ -23,6 +23,7 @@ const STRINGS = {
     queues: 'Colas', agents: 'Agentes', liveCalls: 'Llamadas en curso', waiting: 'En espera', longest: 'Espera máx.',
     talking: 'Hablando', answered: 'Atendidas', abandoned: 'Abandonadas', serviceLevel: 'Nivel de servicio',
     listen: 'Escuchar', whisper: 'Susurrar', barge: 'Intervenir', since: 'Desde', caller: 'Llamante', agent: 'Agente',
+    captions: 'Transcripción en directo', transcriptIncomplete: 'Transcripción incompleta', notTranscribed: 'Sin transcripción', kbSuggested: 'Artículos sugeridos', keywordAlerts: 'Alertas de palabras clave', knowledgeBase: 'Base de conocimiento', title: 'Título', body: 'Texto', tags: 'Etiquetas', speechPolicies: 'Transcripción por cola', transcribe: 'Transcribir',
     supervisionRequested: 'Su teléfono va a sonar', trunks: 'Troncales', dids: 'Números', dialplan: 'Plan de marcación',
     name: 'Nombre', extension: 'Extensión', skills: 'Habilidades', languages: 'Idiomas', missed: 'Perdidas seguidas',
     newQuote: 'Presupuesto', product: 'Producto', products: { auto: 'Auto', home: 'Hogar' }, carrier: 'Compañía',
@@ -56,7 +57,7 @@ const STRINGS = {
   en: {
     appName: 'AIT-COMMS', login: 'Sign in', email: 'E-mail', password: 'Password',
     loginFailed: 'Wrong user or password', locked: 'Account temporarily locked',
-    logout: 'Sign out', language: 'Language', agentDesk: 'Desktop', wallboard: 'Wallboard', admin: 'Admin',
+    logout: 'Sign out', language: 'Language', agentDesk: 'Desktop', wallboard: 'Wallboard', admin: 'Admin', qualityReviews: 'Quality', calls: 'Calls', campaigns: 'Campaigns',
     softphone: 'Phone', events: 'Live events', registered: 'Registered', connecting: 'Connecting…',
     connected: 'Connected', disconnected: 'Disconnected', regFailed: 'Registration failed', noPhone: 'No extension',
     status: 'Status', available: 'Available', paused: 'Paused', logged_out: 'Logged out', ringing: 'Ringing',
@@ -75,6 +76,7 @@ const STRINGS = {
     queues: 'Queues', agents: 'Agents', liveCalls: 'Live calls', waiting: 'Waiting', longest: 'Longest wait',
     talking: 'Talking', answered: 'Answered', abandoned: 'Abandoned', serviceLevel: 'Service level',
     listen: 'Listen', whisper: 'Whisper', barge: 'Barge', since: 'Since', caller: 'Caller', agent: 'Agent',
+    captions: 'Live transcript', transcriptIncomplete: 'Transcript incomplete', notTranscribed: 'Not transcribed', kbSuggested: 'Suggested articles', keywordAlerts: 'Keyword alerts', knowledgeBase: 'Knowledge base', title: 'Title', body: 'Text', tags: 'Tags', speechPolicies: 'Transcription per queue', transcribe: 'Transcribe',
     supervisionRequested: 'Your phone will ring', trunks: 'Trunks', dids: 'Numbers', dialplan: 'Dialplan',
     name: 'Name', extension: 'Extension', skills: 'Skills', languages: 'Languages', missed: 'Missed in a row',
     newQuote: 'Quote', product: 'Product', products: { auto: 'Auto', home: 'Home' }, carrier: 'Carrier',

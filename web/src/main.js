@@ -5,11 +5,17 @@ import { t, lang, setLang, LANGS } from './i18n.js';
 import { agentDesk } from './agent.js';
 import { wallboard } from './wallboard.js';
 import { adminPage } from './admin.js';
+import { reviewsPage } from './reviews.js';
+import { callsPage } from './calls.js';
+import { campaignsPage } from './campaigns.js';
 
 const PAGES = {
   '/agent': { title: 'agentDesk', roles: ['agent', 'supervisor', 'admin'], render: agentDesk },
   '/wallboard': { title: 'wallboard', roles: ['supervisor', 'admin'], render: wallboard },
   '/admin': { title: 'admin', roles: ['admin'], render: adminPage },
+  '/reviews': { title: 'qualityReviews', roles: ['agent', 'supervisor', 'admin'], render: reviewsPage },
+  '/calls': { title: 'calls', roles: ['agent', 'supervisor', 'admin'], render: callsPage },
+  '/campaigns': { title: 'campaigns', roles: ['agent', 'supervisor', 'admin'], render: campaignsPage },
 };
 const HOME = { agent: '/agent', supervisor: '/wallboard', admin: '/admin' };
 
@@ -49,7 +55,7 @@ function loginPage() {
   h('label', {}, t('password'), password),
   h('button', { type: 'submit', testid: 'login-submit' }, t('login')),
   err, langPicker());
-  clear(root).append(form);
+  clear(root).append(h('main', {}, form)); // the page's main landmark
   email.focus();
 }
 
@@ -60,7 +66,7 @@ function header(user, path) {
       onclick: (e) => { e.preventDefault(); go(href); },
     }, t(p.title)));
   return h('header', {},
-    h('strong', {}, t('appName')), h('nav', {}, nav),
+    h('h1', {}, t('appName')), h('nav', {}, nav),
     h('span', { class: 'who', testid: 'who' }, `${user.email} (${user.role}${user.agent_extension ? ' · ' + user.agent_extension : ''})`),
     langPicker(),
     h('button', { testid: 'logout', onclick: async () => { teardown(); await logout(); go('/login'); } }, t('logout')));

@@ -8,6 +8,8 @@ import { EventStream } from './events.js';
 import { h, clear, fmtDuration, parseTs } from './dom.js';
 import { t } from './i18n.js';
 import { callsPerHour, serviceLevel } from './charts.js';
+import { staffingPanel } from './forecast.js';
+import { captions } from './captions.js';
 
 export function wallboard(main, user) {
   const st = { queues: {}, agents: new Map(), calls: new Map(), events: 'connecting', sales: [], supervised: new Map() };
@@ -18,9 +20,11 @@ export function wallboard(main, user) {
   const sBox = h('table', { class: 'grid', testid: 'wb-sales' });
   const msg = h('p', { class: 'hint', testid: 'wb-message' });
   const charts = h('div', { class: 'charts', testid: 'wb-charts' });
+  const staffing = staffingPanel(); // alerts and the forecast beside the agents logged in
+  const cap = captions({ alerts: true }); // live calls' transcripts and keyword alerts
   main.append(h('div', { class: 'conn' }, t('events'), ': ', evBadge),
-    h('h2', {}, t('queues')), qBox, charts, h('h2', {}, t('agents')), aBox,
-    h('h2', {}, t('liveCalls')), cBox, msg, h('h2', {}, t('sales')), sBox);
+    h('h2', {}, t('queues')), qBox, staffing.el, charts, h('h2', {}, t('agents')), aBox,
+    h('h2', {}, t('liveCalls')), cBox, cap.el, msg, h('h2', {}, t('sales')), sBox);
 
   const tbody = (...rows) => h('tbody', {}, ...rows);
   const row = (cells, tag = 'td') => h('tr', {}, cells.map((c) => h(tag, {}, c)));
@@ -64,7 +68,9 @@ export function wallboard(main, user) {
   }
 
   function onEvent(ev) {
+    staffing.onEvent(ev);
     const d = ev.data || {};
+    cap.onEvent(ev);
     if (ev.type === 'queue.stats') st.queues = d.queues || {};
     else if (ev.type === 'agent.status_changed' && d.agent) st.agents.set(d.agent.extension, d.agent);
     else if (ev.type === 'call.answered' && d.call) { st.calls.set(d.call.id, d.call); chartsSoon(); }
@@ -103,7 +109,7 @@ export function wallboard(main, user) {
     } catch (ex) { msg.textContent = ex.message; }
   }
 
-  const events = new EventStream(onEvent, (s) => { st.events = s; render(); if (s === 'connected') { load(); loadCharts(); } });
+  const events = new EventStream(onEvent, (s) => { st.events = s; render(); if (s === 'connected') { load(); loadCharts(); staffing.load(); } });
   events.start();
   const ticker = setInterval(render, 1000);
   render();

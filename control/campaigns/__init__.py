@@ -1,0 +1,1 @@
+"""Outbound campaigns: lists, do-not-call, dialing (preview, progressive, predictive)."""

@@ -1,0 +1,1 @@
+"""Quality reviews: evaluation forms per queue, supervisors' scores of calls."""

@@ -1,0 +1,1 @@
+"""Offline speech: live transcripts per call leg, alerts, agent assist, after-call analysis."""

@@ -1,0 +1,1 @@
+"""Staffing: the forecast of calls and agents needed, and the wallboard's alerts."""
