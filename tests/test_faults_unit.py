@@ -151,6 +151,33 @@ async def test_a_state_another_process_wrote_is_still_taken(
     assert [a["extension"] for a in changed] == ["1002"]
 
 
+async def test_a_roster_read_that_failed_is_tried_again_the_next_second(
+        acd: tuple[Router, FakeAri, Database]) -> None:
+    """An admin change (a queue member added) is announced by the audit mark;
+    if the roster read it calls for fails (an SQLite file locked a moment),
+    the next refresh reads it, not one ROSTER_EVERY_S later."""
+    router, _ari, db = acd
+    with db.session() as s:
+        create_queue(s, name="autos", language="es", wrapup_s=1, ring_timeout_s=15)
+        set_member(s, "autos", "1001", actor=Actor("test"))
+    store = router.store
+    real_roster = store.roster
+    failures = []
+
+    def locked_once() -> Any:
+        if not failures:
+            failures.append(1)
+            raise RuntimeError("database is locked")
+        return real_roster()
+
+    store.roster = locked_once  # type: ignore[method-assign]
+    await router.refresh(whole=False)
+    assert failures == [1] and router.queues.get("autos") is None
+    await router.refresh(whole=False)
+    autos = router.queues.get("autos")
+    assert autos is not None and [m["extension"] for m in autos["members"]] == ["1001"]
+
+
 class Told:
     def __init__(self) -> None:
         self.events: list[tuple[str, DiskState, str | None]] = []

@@ -137,15 +137,20 @@ class Router:
         since, an unknown agent appears, or every :data:`ROSTER_EVERY_S`."""
         loop = asyncio.get_running_loop()
         started = loop.time()
+        mark: int | None = None
         try:
             if not whole:
                 states, mark = await asyncio.to_thread(self.store.agent_states)
                 whole = (mark != self._roster_mark or self.agents.unknown(states)
                          or started - self._roster_read >= ROSTER_EVERY_S)
-                self._roster_mark = mark
             if whole:
                 queues, agents, handled = await asyncio.to_thread(self.store.roster)
                 self._roster_read = started
+            # the mark is taken only once the roster it announces was read: a
+            # failed read (an SQLite file locked a moment) is tried again next
+            # second, not in ROSTER_EVERY_S
+            if mark is not None:
+                self._roster_mark = mark
         except Exception as exc:
             log.debug("roster not refreshed, database away: %s", exc)
             return
