@@ -163,6 +163,46 @@ def test_a_daemon_that_keeps_dying_is_restarted_with_backoff_then_given_up(
     assert "gave up after 4 quick deaths" in out, out
 
 
+# Asterisk's way of dying on SIGKILL, slowed down: its main thread is gone (a
+# zombie in /proc) while another thread still runs, and waitpid() reports
+# the process only when that thread is gone too, here 1 s later with code 7
+THREADED_TOY = textwrap.dedent("""
+    import sys
+    from pathlib import Path
+    from control.settings import Settings
+    from control.stack.backoff import Backoff
+    from control.stack.components import Component
+    from control.stack.supervisor import Supervisor
+    var = Path(sys.argv[1])
+    script = ("import ctypes, os, threading, time\\n"
+              "threading.Thread(target=lambda: (time.sleep(1.0), os._exit(7))).start()\\n"
+              "time.sleep(0.2)\\n"
+              "ctypes.CDLL(None).pthread_exit(None)\\n")
+    comps = [Component(name="threaded", argv=[sys.executable, "-c", script], ports=[],
+                       pid_file=var / "run" / "threaded.pid",
+                       log_file=var / "log" / "threaded.log")]
+    policy = Backoff(first_s=30, give_up_after=4)
+    sys.exit(Supervisor(Settings(var_dir=var), policy, comps, poll_s=0.02).run())
+""")
+
+
+def test_a_daemon_whose_main_thread_goes_first_still_has_its_exit_status(
+        tmp_path: Path) -> None:
+    sup = subprocess.Popen([sys.executable, "-c", THREADED_TOY, str(tmp_path)], cwd=ROOT,
+                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        def last_exit() -> ExitRecord | None:
+            state = _toy_state(tmp_path)
+            return state.components["threaded"].last_exit if state else None
+        assert _wait_for(lambda: last_exit() is not None, 10)
+        record = last_exit()
+    finally:
+        sup.terminate()
+        out, _ = sup.communicate(timeout=10)
+    assert record is not None and record.code == 7, (record, out)
+    assert record.uptime_s is not None and record.uptime_s >= 1.0, record
+
+
 # -- a real stack of its own ---------------------------------------------------------------
 
 IVR_DID = "+34910000061"

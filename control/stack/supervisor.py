@@ -15,7 +15,9 @@ control plane) and is left stopped until ``aitcomms up``.
 How it knows a daemon died, with its exit status: every daemon is its child
 (spawned here), and it is a *child subreaper*, so Kamailio's main process,
 whose launcher exits after forking it, is re-parented to it too; one
-``waitpid(-1)`` loop reaps them all. A daemon it did not start (left running
+``waitpid(-1)`` loop reaps them all (a daemon whose main thread is gone
+while its other threads still exit, Asterisk killed, is waited for until
+waitpid reports it). A daemon it did not start (left running
 by a supervisor that was stopped) is adopted and watched by its pid alone:
 its exit status is then unknown, and said so.
 
@@ -59,6 +61,10 @@ POLL_S = 0.2
 START_TIMEOUT_S = 60.0
 # Kamailio's launcher exits once the main process runs; its pid file follows
 PID_FILE_GRACE_S = 10.0
+# A killed multi-threaded daemon (Asterisk): its main thread is a zombie in
+# /proc before its other threads are gone, and waitpid() reports it only
+# once they are; its exit status is waited for this long before "unknown"
+EXIT_GRACE_S = 5.0
 PR_SET_CHILD_SUBREAPER = 36
 
 
@@ -78,6 +84,7 @@ class Watch:
     misses: int = 0  # liveness probes unanswered in a row (the prober thread's)
     last_miss: str = ""
     hung: str | None = None  # why it was killed for not answering, until reaped
+    gone_at: float | None = None  # monotonic: seen dead, its exit status not yet reaped
 
 
 class Supervisor:
@@ -262,6 +269,10 @@ class Supervisor:
         if w.pid is not None and not _alive(w.pid):
             self._reap()  # it may have died since this tick's reaping
             found = self.reaped.pop(w.pid, None)
+            if found is None and w.ours and Path(f"/proc/{w.pid}").exists():
+                w.gone_at = w.gone_at or now
+                if now - w.gone_at < EXIT_GRACE_S:
+                    return  # its other threads are still exiting: next tick
             if found is not None:
                 record = ExitRecord.from_wait_status(found[0], time.time(), now - w.started)
             else:
@@ -312,7 +323,7 @@ class Supervisor:
             kill_leftovers(w.pid)  # e.g. Kamailio's workers, which hold its ports
         if w.hung is not None:
             record.reason, w.hung = w.hung, None
-        w.misses = 0
+        w.misses, w.gone_at = 0, None
         w.record.last_exit = record
         w.record.pid = None
         w.pid = w.launcher = None
