@@ -27,11 +27,11 @@ lint: setup
 
 # `make test` stays under half an hour on 2 cores: two workers, each with its
 # own stack (tests/harness/session.py; a test file stays on one worker: its
-# module fixtures, its order), all but the resilience runs (each daemon killed
-# and hung, 50 live calls through each fault: `make test-resilience`; see the
-# README's Tests for why they are not in yet), then the real-call
-# tests that write rows or publish events once more on PostgreSQL + Redis
-# (skipped, saying why, without them). Each part can run alone.
+# module fixtures, its order), every test including the resilience runs (each
+# daemon killed and hung, 50 live calls through each fault; alone: `make
+# test-resilience`), then the real-call tests that write rows or publish
+# events once more on PostgreSQL + Redis (skipped, saying why, without them).
+# Each part can run alone.
 # A test that fails runs once more (a clean stack, the same assertions) and
 # the summary names it (RERUN): two workers' stacks share 2 cores, and a real
 # call now and then misses a deadline; a test that fails twice fails the run.
@@ -39,7 +39,7 @@ PRODUCTION_DATA_TESTS := tests/test_call_control.py tests/test_outbound.py tests
 PYTEST := $(VENV)/bin/pytest -q -n 2 --dist loadfile --reruns 1 -r fER
 
 test: setup lint
-	$(PYTEST) -m "not resilience"
+	$(PYTEST)
 	AITCOMMS_TEST_DATA=postgresql $(PYTEST) $(PRODUCTION_DATA_TESTS)
 
 test-resilience: setup
