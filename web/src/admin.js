@@ -1,5 +1,6 @@
-// Admin pages: agents, queues, trunks and DIDs (the same operations as
-// `aitcomms agent|queue|trunk|did`, applied at once without a restart), and
+// Admin pages: agents, queues, trunks, DIDs and media nodes (the same
+// operations as `aitcomms agent|queue|trunk|did|node`, applied at once
+// without a restart), and
 // the dialplan versions (history, diff of what apply would change, apply,
 // roll back to a version: /api/v1/dialplan, as `aitcomms dialplan`).
 import { api } from './api.js';
@@ -7,6 +8,7 @@ import { h, clear, parseTs } from './dom.js';
 import { t } from './i18n.js';
 import { usersSection, testCallSection, loginField, loginNote } from './users.js';
 import { kbSection, speechSection } from './kb.js';
+import { nodesSection } from './nodes.js';
 
 function diffView(text, testid) {
   return h('pre', { class: 'diff', testid },
@@ -292,7 +294,7 @@ export function adminPage(main) {
   }
   const users = usersSection(managed);
   const sections = [users, agentsSection(() => users.refresh().catch(() => {})), queuesSection(), trunksSection(), didsSection('did-targets'),
-    speechSection(managed), kbSection(managed)];
+    nodesSection(managed), speechSection(managed), kbSection(managed)];
   main.append(targets, callTargets, testCallSection('call-targets'), ...sections.map((x) => x.el), dialplanSection());
   suggest().catch(() => {});
   // a change in one (a new agent) is a choice in the others (queue members, DIDs)
