@@ -131,6 +131,9 @@ def remove(settings: Settings, db: Database, name: str,
         node = nodes.get_node(session, name)
         calls = live_calls(stack, node.uri) if node.name != nodes.LOCAL else None
         runs_here = node.runs_here
+        if runs_here:
+            # its own word too: Kamailio's count restarts at 0 with Kamailio
+            calls = max(calls or 0, len(stack.channels(name)))
         nodes.delete_node(session, name, live_calls=calls, actor=actor)
     reloaded = stack.reload_media_nodes()
     if runs_here:

@@ -308,11 +308,17 @@ class Stack:
             raise StackError(f"kamcmd {' '.join(args)} failed: {result.stdout}{result.stderr}")
         return result.stdout
 
-    def channels(self) -> list[str]:
-        """Names of the channels up in Asterisk now ([] when it is not running)."""
-        if self.component("asterisk").pid() is None:
+    def channels(self, node: str | None = None) -> list[str]:
+        """Names of the channels up in Asterisk now (``node``: that media node
+        this box runs; [] when it is not running)."""
+        name, conf = "asterisk", None
+        if node is not None:
+            name, conf = media_nodes.component_name(node), media_nodes.asterisk_conf(
+                self.settings, node)
+        comp = next((c for c in self.components if c.name == name), None)
+        if comp is None or comp.pid() is None:
             return []
-        out = self.asterisk_cli("core show channels concise")
+        out = self.asterisk_cli("core show channels concise", conf)
         return [line.split("!", 1)[0] for line in out.splitlines() if "!" in line]
 
     def drop_registrations(self, extension: str) -> bool:
