@@ -74,7 +74,8 @@ def cmd_add(settings: Settings, args: argparse.Namespace) -> int:
                                                weight=args.weight).as_dict()
             else:
                 node = nodes.create_node(session, name=args.name, host=args.host,
-                                         port=args.port or 5080, weight=args.weight).as_dict()
+                                         port=5080 if args.port is None else args.port,
+                                         weight=args.weight).as_dict()
         if args.local:
             ports = media_nodes.node_ports(settings.ports, int(str(node["slot"])))
             done = start_local(settings, db, args.name)
