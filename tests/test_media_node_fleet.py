@@ -49,10 +49,13 @@ from tests.harness.ports import sip_port
 from tests.harness.rtp import RtpEndpoint
 from tests.harness.sipp import Sipp, caller_scenario
 from tests.harness.wait import wait_until
+from tests.test_acd import add_agent, agent_phones
 from tests.test_calls import TRUNK_IP, caller
 
-QUEUE_DID = "+34910000081"
+QUEUE_DID = "+34910000081"  # a queue nobody takes: callers wait (4 s each)
 IVR_DID = "+34910000082"
+AGENT_DID = "+34910000083"  # a queue with one agent
+AGENT = "1081"
 NODE = "media2"
 COMPONENT = "asterisk-media2"
 
@@ -232,6 +235,9 @@ def fleet() -> Iterator[Fleet]:
         stack.aitcomms("trunk", "add", "carrier", "--host", TRUNK_IP, "--port", "5060")
         stack.aitcomms("queue", "add", "ventas", "--max-wait", "60")
         stack.aitcomms("did", "add", QUEUE_DID, "--to", "queue:ventas")
+        add_agent(stack, AGENT, languages="es")
+        stack.aitcomms("queue", "add", "soporte", "--members", AGENT, "--wrapup", "1")
+        stack.aitcomms("did", "add", AGENT_DID, "--to", "queue:soporte")
         out = stack.aitcomms("node", "add", NODE, "--local").stdout
         assert f"{COMPONENT} is up; Kamailio reloaded its media nodes" in out, out
         # added after the node: `apply` must reach media2's dialplan too
@@ -294,9 +300,10 @@ async def test_twenty_calls_spread_over_both_nodes_and_all_connect(fleet: Fleet)
         assert await wait_until(lambda: len(joined) == node_n, 3), (len(joined), node_n)
         assert all(e.get("Queue") == "ventas" for e in joined), joined[:2]
 
-    # the IVR on media2 (the stack's own drained: every call goes there), its
-    # DID added after the node started: the caller hears the prompt, and the
-    # IVR ends the call
+    # on media2 alone (the stack's own drained): the IVR, its DID added after
+    # the node started (the caller hears the prompt, and the IVR ends the
+    # call), and a queue with an agent: app_queue rings the agent's phone
+    # through Kamailio, and the agent takes the call
     stack.aitcomms("node", "drain", "local")
     try:
         async with Ami(fleet.ports.ami, fleet.node_secret()) as node_ami:
@@ -310,6 +317,21 @@ async def test_twenty_calls_spread_over_both_nodes_and_all_connect(fleet: Fleet)
             assert result.returncode == 0, result.output[-2000:]
             assert "34600200200" in _arrivals(on_node)
             assert rtp.packets > 40 and rtp.rms() > 300, (rtp.packets, rtp.rms())
+
+            async with agent_phones(stack, AGENT) as phones:
+                rtp = await RtpEndpoint.open(TRUNK_IP)
+                call = caller(stack, AGENT_DID, rtp, call_ms=4000, from_user="34600200201")
+                try:
+                    await call.start()
+                    bridged = await node_ami.wait_for(
+                        lambda: node_ami.bridge_holding(f"PJSIP/agent-{AGENT}-", size=2), 10)
+                    assert bridged, "the agent never took the call on media2"
+                    assert (await call.wait(20)).returncode == 0
+                    assert (await phones[AGENT].result(10)).returncode == 0
+                finally:
+                    call.kill()
+                    rtp.close()
+            assert "34600200201" in _arrivals(on_node)
     finally:
         stack.aitcomms("node", "drain", "local", "--undo")
 
@@ -408,7 +430,8 @@ async def test_drain_then_remove_the_second_node(fleet: Fleet) -> None:
         # a call that lands on media2 (the stack's own drained for it)
         stack.aitcomms("node", "drain", "local")
         rtp_a = await RtpEndpoint.open(TRUNK_IP)
-        call_a = caller(stack, QUEUE_DID, rtp_a, call_ms=9000, from_user="34600600600")
+        # long enough for four CLI commands on a busy machine before it ends
+        call_a = caller(stack, QUEUE_DID, rtp_a, call_ms=16000, from_user="34600600600")
         try:
             await call_a.start()
             assert await wait_until(lambda: "34600600600" in _arrivals(on_node), 5)
@@ -417,6 +440,9 @@ async def test_drain_then_remove_the_second_node(fleet: Fleet) -> None:
             assert "draining" in out, out
             assert fleet.flags() == {fleet.local_uri: "AP", fleet.node_uri: "DX"}, fleet.flags()
 
+            # Kamailio's call count for it restarted at 0 with the reloads of
+            # the drains: the node's own channels tell
+            assert Stack(stack.settings).channels(NODE), "call A is not up on media2"
             refused = stack.aitcomms("node", "remove", NODE, check=False)
             assert refused.returncode == 2 and f"{NODE} has 1 call(s) up" in refused.stderr, \
                 refused.stdout + refused.stderr

@@ -176,7 +176,8 @@ def _context(settings: Settings, secrets: Mapping[str, str], data: StackData) ->
         "edge": settings.edge,
         # a media node this box runs beside its own Asterisk (render_node); None
         # for the stack's own, whose files stay as they always were
-        "node": None,
+        # (not "node": the IVR templates' flow nodes are called so)
+        "media_node": None,
     }
 
 
@@ -212,7 +213,7 @@ def render_node(settings: Settings, node: LocalNode, secrets: Mapping[str, str],
     context.update(
         ports=media_nodes.node_ports(settings.ports, node.slot),
         ast_dir=media_nodes.chroot_dir(settings, node.name),
-        node={"name": node.name, "entityid": media_nodes.entity_id(node.name)},
+        media_node={"name": node.name, "entityid": media_nodes.entity_id(node.name)},
     )
     etc = media_nodes.asterisk_dir(settings, node.name) / "etc"
     files = [RenderedFile(etc / t.name.removesuffix(".j2"),
