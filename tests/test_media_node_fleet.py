@@ -478,3 +478,29 @@ async def test_drain_then_remove_the_second_node(fleet: Fleet) -> None:
     assert not media_nodes.var_dir(stack.settings, NODE).exists()
     # and the supervisor does not bring it back
     assert not await wait_until(lambda: port_open("tcp", fleet.ports.ami), 3)
+
+
+@pytest.mark.stack
+def test_nodes_api_adds_and_removes_a_node_this_box_runs(fleet: Fleet) -> None:
+    from tests.test_admin_api import http
+
+    stack = fleet.stack
+    for payload, field in (({"name": "media3", "local": "yes"}, "local"),
+                           ({"name": "media3", "local": True, "host": "127.0.0.1"}, "host"),
+                           ({"name": "media3", "local": True, "port": 5090}, "port")):
+        got, answer = http(stack, "POST", "/api/v1/nodes", payload)
+        assert (got, answer.get("field")) == (422, field), (payload, answer)
+    got, answer = http(stack, "POST", "/api/v1/nodes", {"name": "media3", "local": True})
+    assert got == 201, answer
+    node = answer["node"]
+    ports = node_ports(stack.settings.ports, node["slot"])  # 1 once media2 is removed
+    assert (node["local"], node["uri"]) == (True, f"sip:127.0.0.1:{ports.asterisk_sip}"), node
+    assert fleet.up("asterisk-media3")  # up before the answer
+    _, listed = http(stack, "GET", "/api/v1/nodes")
+    assert {n["name"]: n["local"] for n in listed["nodes"] if n["name"] != NODE} == {
+        "local": False, "media3": True}
+    assert http(stack, "DELETE", "/api/v1/nodes/media3")[0] == 204
+    assert not fleet.up("asterisk-media3")
+    # stopped before the answer: its ports are free for the next node
+    assert not port_open("tcp", ports.ami), f"media3's AMI ({ports.ami}) still answers"
+    assert "asterisk-media3" not in stack.aitcomms("status").stdout

@@ -240,6 +240,11 @@ class Stack:
                                  f"(see {self.supervisor.log_file}); its files are kept")
         if comp is not None:
             comp.stop()
+            # a killed Asterisk's main thread goes first, its other threads (and
+            # its sockets) a moment later: its slot is free for a new node after
+            deadline = time.monotonic() + 5
+            while any(up for _, _, up in comp.listening()) and time.monotonic() < deadline:
+                time.sleep(0.1)
         media_nodes.forget_local_node(self.settings, name)
 
     def supervisor_state(self) -> SupervisorState | None:
