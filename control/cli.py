@@ -104,11 +104,12 @@ def _print_status(stack: Stack) -> bool:
     their first word); the supervisor's own line and the recordings disk's
     go to stderr."""
     rows = stack.status()
-    print(f"{'component':<10} {'state':<5} {'pid':>7}  {'ports':<42} {'restarts':>8}  "
+    width = max([10, *(len(r.name) for r in rows)])  # media nodes: asterisk-<name>
+    print(f"{'component':<{width}} {'state':<5} {'pid':>7}  {'ports':<42} {'restarts':>8}  "
           f"{'last exit':<38} why not")
     for r in rows:
         restarts = "-" if r.restarts is None else str(r.restarts)
-        print(f"{r.name:<10} {'up' if r.up else 'DOWN':<5} {r.pid or '-':>7}  {r.ports:<42} "
+        print(f"{r.name:<{width}} {'up' if r.up else 'DOWN':<5} {r.pid or '-':>7}  {r.ports:<42} "
               f"{restarts:>8}  {r.last_exit or '-':<38} {r.reason}".rstrip())
     supervised, line = stack.supervisor_status()
     print(line, file=sys.stderr)

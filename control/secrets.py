@@ -12,6 +12,9 @@ from pathlib import Path
 
 # Every secret the stack needs; each is generated on first use.
 REQUIRED = ("AMI_PASSWORD", "ARI_PASSWORD", "JWT_SECRET")
+# A media node this box runs beside the stack's own Asterisk has its own
+# (control/stack/media_nodes.py): a leaked node password opens no other node.
+NODE_REQUIRED = ("AMI_PASSWORD", "ARI_PASSWORD")
 
 
 def _read(path: Path) -> dict[str, str]:
@@ -27,10 +30,10 @@ def _read(path: Path) -> dict[str, str]:
     return values
 
 
-def ensure_secrets(path: Path) -> dict[str, str]:
+def ensure_secrets(path: Path, required: tuple[str, ...] = REQUIRED) -> dict[str, str]:
     """Load the secrets file, generating whatever is missing. Idempotent."""
     values = _read(path)
-    missing = [key for key in REQUIRED if not values.get(key)]
+    missing = [key for key in required if not values.get(key)]
     if missing:
         for key in missing:
             values[key] = _random.token_urlsafe(24)

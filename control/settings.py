@@ -80,6 +80,12 @@ class Ports:
     asterisk_rtp_max: int = 14999
     rtpengine_min: int = 30000
     rtpengine_max: int = 34999
+    # Media nodes this box runs itself (control/stack/media_nodes.py): node
+    # in slot k listens on asterisk_sip, ami and ari + k * node_step, and its
+    # RTP range is node_rtp_span ports from node_rtp_min + (k - 1) * span.
+    node_step: int = 100
+    node_rtp_min: int = 20000
+    node_rtp_span: int = 2000
 
     @classmethod
     def from_env(cls) -> Ports:

@@ -146,6 +146,12 @@ def ports_at(offset: int) -> dict[str, int]:
         # a `make run` stack's ranges (10000-14999, 30000-34999)
         "ASTERISK_RTP_MIN": 15000 + offset, "ASTERISK_RTP_MAX": 15399 + offset,
         "RTPENGINE_MIN": 15400 + offset, "RTPENGINE_MAX": 15499 + offset,
+        # media nodes the stack runs itself (control/stack/media_nodes.py):
+        # their SIP/AMI/ARI ports are the stack's + 100 per slot (no other
+        # stack's port), their RTP ranges 100 ports each (50 legs), 200 per
+        # offset between 20100 and 21900 (test_faults' agents sit at 20000-20080,
+        # Kamailio's ctl at 22049 and up): two nodes per stack
+        "NODE_RTP_MIN": 20100 + offset // 500 * 200, "NODE_RTP_SPAN": 100,
     }
 
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 import difflib
 import getpass
 import hashlib
+import logging
 import os
 import re
 import shutil
@@ -42,6 +43,8 @@ from control.provisioning.models import DialplanVersion
 from control.secrets import ensure_secrets
 from control.settings import Settings
 from control.stack.manager import Stack, StackError
+
+log = logging.getLogger(__name__)
 
 
 class DialplanError(RuntimeError):
@@ -320,6 +323,21 @@ def _load(settings: Settings, text: str) -> None:
         except StackError:
             pass
         raise DialplanError(f"{exc}; the previous dialplan was put back") from exc
+    _load_on_nodes(stack, text)
+
+
+def _load_on_nodes(stack: Stack, text: str) -> None:
+    """The media nodes this box runs take the same dialplan (it names no port
+    of theirs), once the stack's own Asterisk has loaded it. A node that
+    does not reload keeps its previous one until it restarts: logged."""
+    for comp, conf in stack.asterisks()[1:]:
+        _write(Path(stack.settings.rootfs, conf.lstrip("/")).parent / "extensions.conf", text)
+        if comp.pid() is None:
+            continue
+        try:
+            stack.asterisk_cli("dialplan reload", conf)
+        except StackError as exc:
+            log.warning("%s did not reload the dialplan: %s", comp.name, exc)
 
 
 def _latest(session: object) -> DialplanVersion | None:

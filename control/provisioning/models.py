@@ -82,7 +82,16 @@ class MediaNode(Base):
     port: Mapped[int] = mapped_column(Integer)
     weight: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
     state: Mapped[str] = mapped_column(String(12), default="active", server_default="active")
+    # 1, 2, ...: a node this box's supervisor runs (``asterisk-<name>``), its
+    # ports and folders derived from the slot (control/stack/media_nodes.py);
+    # None: run elsewhere, or the stack's own Asterisk (``local``)
+    slot: Mapped[int | None] = mapped_column(Integer, nullable=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+    @property
+    def runs_here(self) -> bool:
+        """Run by this box's supervisor as a node of its own (not ``local``)."""
+        return self.slot is not None
 
     @property
     def uri(self) -> str:
@@ -92,4 +101,5 @@ class MediaNode(Base):
     def as_dict(self) -> dict[str, object]:
         return {"id": self.id, "name": self.name, "address": self.address, "port": self.port,
                 "uri": self.uri, "weight": self.weight, "state": self.state,
+                "local": self.runs_here, "slot": self.slot,
                 "created_at": self.created_at.isoformat() if self.created_at else None}

@@ -7,7 +7,10 @@ re-reads its list (``dispatcher.reload``).
   state, created_at, kamailio: {flags, up, calls} | null}]}`` (``kamailio``:
   what the running edge sees of the node; null when it is not running or
   does not list it)
-- ``POST /api/v1/nodes`` ``{name, host, port?, weight?}`` → 201 ``{node}``
+- ``POST /api/v1/nodes`` ``{name, host, port?, weight?}`` → 201 ``{node}``;
+  ``{name, local: true, weight?}``: a node this box runs (another Asterisk,
+  ``asterisk-<name>`` under the supervisor, its ports from its slot), 201
+  once it is up; 503 not_applied (stored) when it does not come up
 - ``PATCH /api/v1/nodes/{name}`` ``{state: active|draining}`` → 200 ``{node}``:
   a drain stops new calls (its calls go on) and is kept across reloads
 - ``DELETE /api/v1/nodes/{name}`` → 204; 409 while it has calls up, and for
@@ -28,7 +31,7 @@ from control.auth.middleware import PRINCIPAL, require_role
 from control.auth.models import Role
 from control.errors import InvalidInput
 from control.provisioning import nodes
-from control.provisioning.nodes_cli import live_calls
+from control.provisioning.nodes_cli import remove, start_local
 from control.stack.manager import Stack, StackError
 
 log = logging.getLogger(__name__)
@@ -77,10 +80,33 @@ async def list_nodes(request: web.Request) -> web.Response:
 @require_role(Role.ADMIN)
 async def create_node(request: web.Request) -> web.Response:
     body = await read_json(request)
-    body.only("name", "host", "port", "weight")
-    name, host = body.req_text("name", max_len=32), body.req_text("host", max_len=255)
-    port, weight = _int(body, "port", 5080), _int(body, "weight", 1)
-    db, actor = database(request), request[PRINCIPAL].actor
+    body.only("name", "host", "port", "weight", "local")
+    local = body.data.get("local", False)
+    if not isinstance(local, bool):
+        raise InvalidInput("local", "expected true or false")
+    name, weight = body.req_text("name", max_len=32), _int(body, "weight", 1)
+    db, actor, settings = database(request), request[PRINCIPAL].actor, request.app[SETTINGS]
+    if local:
+        for other in ("host", "port"):
+            if other in body.data:
+                raise InvalidInput(other, "a node this box runs takes its address and ports "
+                                          "from its slot")
+
+        def run_local() -> dict[str, Any]:
+            with db.session() as session:
+                return nodes.create_local_node(session, settings, name=name, weight=weight,
+                                               actor=actor).as_dict()
+
+        node = await asyncio.to_thread(run_local)
+        try:
+            await asyncio.to_thread(start_local, settings, db, name)
+        except StackError as exc:
+            log.error("node %s: stored, not started: %s", name, exc)
+            return error(503, "not_applied", None, f"the node is stored but did not start "
+                         f"({exc}); `aitcomms up` retries")
+        return json_response({"node": node}, status=201)
+    host = body.req_text("host", max_len=255)
+    port = _int(body, "port", 5080)
 
     def run() -> dict[str, Any]:
         with db.session() as session:
@@ -110,16 +136,14 @@ async def update_node(request: web.Request) -> web.Response:
 @require_role(Role.ADMIN)
 async def delete_node(request: web.Request) -> web.Response:
     name, db, actor = request.match_info["name"], database(request), request[PRINCIPAL].actor
-    stack = Stack(request.app[SETTINGS])
-
-    def run() -> None:
-        with db.session() as session:
-            node = nodes.get_node(session, name)
-            calls = live_calls(stack, node.uri) if node.name != nodes.LOCAL else None
-            nodes.delete_node(session, name, live_calls=calls, actor=actor)
-
-    await asyncio.to_thread(run)
-    return await _reloaded(request, web.Response(status=204))
+    try:
+        # Kamailio reloads before a node this box runs is stopped
+        await asyncio.to_thread(remove, request.app[SETTINGS], db, name, actor)
+    except StackError as exc:
+        log.error("%s %s: stored, not applied: %s", request.method, request.path, exc)
+        return error(503, "not_applied", None, "the node is removed from the list but "
+                     f"was not fully applied ({exc}); `kamcmd dispatcher.reload` retries")
+    return web.Response(status=204)
 
 
 def setup_routes(app: web.Application) -> None:

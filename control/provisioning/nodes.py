@@ -21,6 +21,7 @@ from control.errors import Conflict, InvalidInput, NotFound
 from control.provisioning import trunks
 from control.provisioning.models import MediaNode
 from control.settings import Settings
+from control.stack import media_nodes
 
 LOCAL = "local"  # the stack's own Asterisk, run by its supervisor
 LOCAL_ADDRESS = "127.0.0.1"  # pjsip.conf.j2 binds it to loopback
@@ -64,9 +65,10 @@ def get_node(session: Session, name: str) -> MediaNode:
 
 
 def create_node(session: Session, *, name: str, host: str, port: int = 5080, weight: int = 1,
-                actor: Actor = CLI) -> MediaNode:
+                actor: Actor = CLI, slot: int | None = None) -> MediaNode:
     """A new node, in service as soon as it answers Kamailio's pings (once the
-    dispatcher list is reloaded: :func:`reload_dispatcher`)."""
+    dispatcher list is reloaded: :func:`reload_dispatcher`). ``slot``: one
+    this box runs (:func:`create_local_node`)."""
     if not NAME_RE.match(name):
         raise InvalidInput("name", "lowercase letters, digits, - and _ (at most 32)")
     if not _is_int(port) or not 1 <= port <= 65535:
@@ -83,11 +85,46 @@ def create_node(session: Session, *, name: str, host: str, port: int = 5080, wei
                                                    MediaNode.port == port))
     if other is not None:
         raise Conflict(f"media node {other.name} is already at {address}:{port}", "host")
-    node = MediaNode(name=name, address=address, port=port, weight=weight, state="active")
+    node = MediaNode(name=name, address=address, port=port, weight=weight, state="active",
+                     slot=slot)
     session.add(node)
     session.flush()
     record(session, actor, "create", "media_nodes", name, after=node.as_dict())
     return node
+
+
+def create_local_node(session: Session, settings: Settings, *, name: str, weight: int = 1,
+                      actor: Actor = CLI) -> MediaNode:
+    """A node this box runs itself, in the first free slot: its address is
+    loopback and its SIP port derives from the slot (its other ports and
+    folders too: control/stack/media_nodes.py). Its Asterisk is started by
+    the caller (``Stack.start_local_node``) once the row is stored."""
+    taken = set(session.scalars(select(MediaNode.slot).where(MediaNode.slot.is_not(None))))
+    free = [k for k in range(1, media_nodes.MAX_SLOTS + 1) if k not in taken]
+    if not free:
+        raise Conflict(f"this box already runs {media_nodes.MAX_SLOTS} media nodes of its own, "
+                       "the most its ports leave room for", "name")
+    port = media_nodes.node_ports(settings.ports, free[0]).asterisk_sip
+    return create_node(session, name=name, host=LOCAL_ADDRESS, port=port, weight=weight,
+                       actor=actor, slot=free[0])
+
+
+def local_nodes(session: Session) -> list[media_nodes.LocalNode]:
+    """The rows of the nodes this box runs, by slot."""
+    rows = session.scalars(select(MediaNode).where(MediaNode.slot.is_not(None))
+                           .order_by(MediaNode.slot))
+    return [media_nodes.LocalNode(n.name, n.slot) for n in rows if n.slot is not None]
+
+
+def sync_local_nodes(db: Database, settings: Settings) -> list[media_nodes.LocalNode]:
+    """The files the supervisor reads the nodes from, written from the rows
+    (set-up, ``up``). Only added, never removed here: ``node remove`` stops a
+    node's Asterisk before it forgets its files."""
+    with db.session() as session:
+        found = local_nodes(session)
+    for node in found:
+        media_nodes.write_local_node(settings, node)
+    return found
 
 
 def set_state(session: Session, name: str, state: str, *, actor: Actor = CLI) -> MediaNode:

@@ -8,9 +8,12 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from control.auth.audit import CLI, Actor
 from control.db import Database
+from control.errors import InvalidInput
 from control.provisioning import nodes
 from control.settings import Settings
+from control.stack import media_nodes
 from control.stack.manager import Stack
 
 
@@ -44,12 +47,42 @@ def kamailio_state(runtime: nodes.NodeRuntime | None) -> str:
     return f"{word}, {runtime.load} call(s) ({runtime.flags})"
 
 
+def start_local(settings: Settings, db: Database, name: str) -> str:
+    """A node this box runs, just stored: its Asterisk started (waited for),
+    then Kamailio re-reads its nodes, so that no call is offered to a node
+    still starting. What happened, in words."""
+    stack = Stack(settings)
+    started = stack.start_local_node(db, name)
+    component = media_nodes.component_name(name)
+    if not started:
+        return (f"no supervisor runs here: `aitcomms up` starts {component}; "
+                f"{_reloaded(settings)}")
+    return f"{component} is up; {_reloaded(settings)}"
+
+
 def cmd_add(settings: Settings, args: argparse.Namespace) -> int:
+    if args.local == bool(args.host):
+        raise InvalidInput("host", "give --host (a node run elsewhere) or --local (a node "
+                                   "this box runs), not both")
+    if args.local and args.port is not None:
+        raise InvalidInput("port", "a node this box runs takes its ports from its slot")
     db = Database(settings)
     try:
         with db.session() as session:
-            node = nodes.create_node(session, name=args.name, host=args.host, port=args.port,
-                                     weight=args.weight).as_dict()
+            if args.local:
+                node = nodes.create_local_node(session, settings, name=args.name,
+                                               weight=args.weight).as_dict()
+            else:
+                node = nodes.create_node(session, name=args.name, host=args.host,
+                                         port=5080 if args.port is None else args.port,
+                                         weight=args.weight).as_dict()
+        if args.local:
+            ports = media_nodes.node_ports(settings.ports, int(str(node["slot"])))
+            done = start_local(settings, db, args.name)
+            print(f"media node {node['name']} added, run by this box (slot {node['slot']}: "
+                  f"SIP {node['uri']}, AMI {ports.ami}, ARI {ports.ari}, RTP "
+                  f"{ports.asterisk_rtp_min}-{ports.asterisk_rtp_max}); {done}")
+            return 0
     finally:
         db.dispose()
     print(f"media node {node['name']} added at {node['uri']} (weight {node['weight']}): "
@@ -68,8 +101,10 @@ def cmd_list(settings: Settings, _args: argparse.Namespace) -> int:
     for n in rows:
         seen = ("Kamailio not running" if runtime is None
                 else kamailio_state(runtime.get(str(n["uri"]))))
+        runs = f" runs here as {media_nodes.component_name(str(n['name']))}" \
+            if n["local"] else ""
         print(f"{n['name']:<16} {n['uri']:<28} weight={n['weight']} state={n['state']:<9} "
-              f"kamailio: {seen}")
+              f"kamailio: {seen}{runs}")
     return 0
 
 
@@ -87,17 +122,37 @@ def cmd_drain(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_remove(settings: Settings, args: argparse.Namespace) -> int:
+def remove(settings: Settings, db: Database, name: str,
+           actor: Actor = CLI) -> tuple[bool, bool]:
+    """The row removed (refused with calls up), Kamailio told, then a node this
+    box runs stopped (Kamailio sends it nothing new by then). (whether it ran
+    here, whether Kamailio reloaded: False when it is not running)."""
     stack = Stack(settings)
+    with db.session() as session:
+        node = nodes.get_node(session, name)
+        calls = live_calls(stack, node.uri) if node.name != nodes.LOCAL else None
+        runs_here = node.runs_here
+        if runs_here:
+            # its own word too: Kamailio's count restarts at 0 with Kamailio
+            calls = max(calls or 0, len(stack.channels(name)))
+        nodes.delete_node(session, name, live_calls=calls, actor=actor)
+    reloaded = stack.reload_media_nodes()
+    if runs_here:
+        stack.stop_local_node(name)
+    return runs_here, reloaded
+
+
+def cmd_remove(settings: Settings, args: argparse.Namespace) -> int:
     db = Database(settings)
     try:
-        with db.session() as session:
-            node = nodes.get_node(session, args.name)
-            calls = live_calls(stack, node.uri) if node.name != nodes.LOCAL else None
-            nodes.delete_node(session, args.name, live_calls=calls)
+        stopped, reloaded = remove(settings, db, args.name)
     finally:
         db.dispose()
-    print(f"media node {args.name} removed: no new calls go to it; {_reloaded(settings)}")
+    told = ("Kamailio reloaded its media nodes" if reloaded else
+            "Kamailio is not running here: it reads them at start (in containers: "
+            "kamcmd dispatcher.reload)")
+    also = f"; {media_nodes.component_name(args.name)} stopped" if stopped else ""
+    print(f"media node {args.name} removed: no new calls go to it; {told}{also}")
     return 0
 
 
@@ -109,9 +164,12 @@ def register(sub: Any, add: Any) -> None:
     p = add("add", cmd_add, "add a media node: Kamailio probes it and sends it calls once it "
                             "answers", group)
     p.add_argument("name")
-    p.add_argument("--host", required=True, help="its SIP address (IP or DNS name, resolved "
-                                                 "now)")
-    p.add_argument("--port", type=int, default=5080, help="its SIP port (default 5080)")
+    p.add_argument("--host", help="its SIP address (IP or DNS name, resolved now)")
+    p.add_argument("--port", type=int, help="its SIP port (default 5080)")
+    p.add_argument("--local", action="store_true",
+                   help="a node this box runs: another Asterisk beside the stack's own, "
+                        "started by its supervisor as asterisk-NAME, its ports derived from "
+                        "the stack's")
     p.add_argument("--weight", type=int, default=1,
                    help=f"relative weight, 1-{nodes.MAX_WEIGHT} (default 1; Kamailio's "
                         "algorithm 11: today calls are spread by call load, which ignores it)")

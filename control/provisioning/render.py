@@ -23,6 +23,8 @@ from control.ivr.flows import Flow, dialplans_dir, load_flows
 from control.provisioning.models import Did, Trunk
 from control.provisioning.targets import target_context
 from control.settings import Settings
+from control.stack import media_nodes
+from control.stack.media_nodes import LocalNode
 
 # Only what the stack uses; autoload is off (see asterisk/modules.conf.j2).
 ASTERISK_MODULES = (
@@ -172,6 +174,10 @@ def _context(settings: Settings, secrets: Mapping[str, str], data: StackData) ->
         "tls_dir": str(settings.tls_dir),
         # the edge's flood guard, failed-digest counters, bans and trust
         "edge": settings.edge,
+        # a media node this box runs beside its own Asterisk (render_node); None
+        # for the stack's own, whose files stay as they always were
+        # (not "node": the IVR templates' flow nodes are called so)
+        "media_node": None,
     }
 
 
@@ -192,6 +198,29 @@ def render_all(settings: Settings, secrets: Mapping[str, str],
     files.append(RenderedFile(kam / "tls.cfg", env.get_template("tls.cfg.j2").render(context)))
     files.append(RenderedFile(kam / "trunks.list",
                               env.get_template("trunks.list.j2").render(context)))
+    return files
+
+
+def render_node(settings: Settings, node: LocalNode, secrets: Mapping[str, str],
+                data: StackData) -> list[RenderedFile]:
+    """A media node's Asterisk files (control/stack/media_nodes.py), from the
+    same templates and data as the stack's own: its ports, folders, names and
+    AMI/ARI secrets differ; its dialplan reaches the same Kamailio and the
+    same control plane (FastAGI; Stasis finds no app there, so queues take
+    their app_queue fallback)."""
+    env = environment(settings.root)
+    context = _context(settings, secrets, data)
+    context.update(
+        ports=media_nodes.node_ports(settings.ports, node.slot),
+        ast_dir=media_nodes.chroot_dir(settings, node.name),
+        media_node={"name": node.name, "entityid": media_nodes.entity_id(node.name)},
+    )
+    etc = media_nodes.asterisk_dir(settings, node.name) / "etc"
+    files = [RenderedFile(etc / t.name.removesuffix(".j2"),
+                          env.get_template(t.name).render(context))
+             for t in sorted((settings.root / "asterisk").glob("*.conf.j2"))]
+    files.append(RenderedFile(etc / "extensions.conf",
+                              env.get_template("extensions.conf.j2").render(context)))
     return files
 
 

@@ -23,8 +23,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from control.settings import Settings
-from control.stack import probes
+from control.settings import Ports, Settings
+from control.stack import media_nodes, probes
 
 
 @dataclass
@@ -212,22 +212,36 @@ def supervisor_component(settings: Settings) -> Component:
     )
 
 
+def _asterisk(settings: Settings, name: str, conf: str, p: Ports) -> Component:
+    run, log = settings.run_dir, settings.log_dir
+    return Component(
+        name=name,
+        argv=["chroot", str(settings.rootfs), "/usr/sbin/asterisk", "-f", "-n", "-C", conf],
+        ports=[("udp", p.asterisk_sip), ("tcp", p.ami), ("tcp", p.ari)],
+        pid_file=run / f"{name}.pid",
+        log_file=log / f"{name}.log",
+        probe=probes.ami_banner(p.ami, settings.liveness.timeout_s),
+    )
+
+
+def node_components(settings: Settings) -> list[Component]:
+    """The media nodes this box runs beside its own Asterisk
+    (``media_nodes.py``), by slot: ``asterisk-<name>``."""
+    return [_asterisk(settings, node.component, media_nodes.asterisk_conf(settings, node.name),
+                      media_nodes.node_ports(settings.ports, node.slot))
+            for node in media_nodes.read_local_nodes(settings)]
+
+
 def components(settings: Settings) -> list[Component]:
-    """In start order: media first, then the edge, then the control plane."""
+    """In start order: media first (the stack's own Asterisk, then the media
+    nodes it runs), then the edge, then the control plane."""
     p = settings.ports
     run, log = settings.run_dir, settings.log_dir
     wait = settings.liveness.timeout_s
     rtp_ip = settings.public_ip
     return [
-        Component(
-            name="asterisk",
-            argv=["chroot", str(settings.rootfs), "/usr/sbin/asterisk", "-f", "-n", "-C",
-                  settings.asterisk_conf],
-            ports=[("udp", p.asterisk_sip), ("tcp", p.ami), ("tcp", p.ari)],
-            pid_file=run / "asterisk.pid",
-            log_file=log / "asterisk.log",
-            probe=probes.ami_banner(p.ami, wait),
-        ),
+        _asterisk(settings, "asterisk", settings.asterisk_conf, p),
+        *node_components(settings),
         Component(
             name="rtpengine",
             argv=["rtpengine", "--foreground", "--log-stderr", "--config-file=none",

@@ -18,10 +18,16 @@ from pathlib import Path
 
 from control.db import Database
 from control.provisioning import render
-from control.provisioning.nodes import NodeRuntime, ensure_local_node, parse_dispatcher_list
+from control.provisioning.nodes import (
+    NodeRuntime,
+    ensure_local_node,
+    parse_dispatcher_list,
+    sync_local_nodes,
+)
 from control.provisioning.registrations import ensure_location_table
-from control.secrets import ensure_secrets
+from control.secrets import NODE_REQUIRED, ensure_secrets
 from control.settings import Settings
+from control.stack import media_nodes
 from control.stack.components import (
     Component,
     components,
@@ -79,6 +85,8 @@ class Stack:
         if s.kamailio_usrloc_db_mode:
             ensure_location_table(db)
         ensure_local_node(db, s)  # Kamailio's dispatcher needs one media node: this Asterisk
+        if sync_local_nodes(db, s):  # the media nodes this box runs beside it
+            self.components = components(s)
         self.render(db)
         return db
 
@@ -98,9 +106,27 @@ class Stack:
         (tls / "key.pem").chmod(0o600)
 
     def render(self, db: Database) -> list[Path]:
+        """The stack's files, then each media node's it runs (the same data)."""
         secrets = ensure_secrets(self.settings.secrets_file)
         data = render.load_data(self.settings, db)
-        return render.write(render.render_all(self.settings, secrets, data))
+        files = render.render_all(self.settings, secrets, data)
+        for node in media_nodes.read_local_nodes(self.settings):
+            files += render.render_node(self.settings, node, self.node_secrets(node.name), data)
+        return render.write(files)
+
+    def node_secrets(self, name: str) -> dict[str, str]:
+        """A media node's own AMI and ARI passwords (generated on first use)."""
+        return ensure_secrets(media_nodes.secrets_file(self.settings, name), NODE_REQUIRED)
+
+    def asterisks(self) -> list[tuple[Component, str]]:
+        """Every Asterisk of this box (its own, then its media nodes): the
+        component and its asterisk.conf inside the chroot."""
+        found = [(self.component("asterisk"), self.settings.asterisk_conf)]
+        for node in media_nodes.read_local_nodes(self.settings):
+            comp = next((c for c in self.components if c.name == node.component), None)
+            if comp is not None:
+                found.append((comp, media_nodes.asterisk_conf(self.settings, node.name)))
+        return found
 
     # -- lifecycle ----------------------------------------------------------
 
@@ -170,6 +196,57 @@ class Stack:
         for comp in reversed(self.components):
             comp.stop()
 
+    # -- media nodes this box runs (control/stack/media_nodes.py) -----------------
+
+    def start_local_node(self, db: Database, name: str, timeout: float = 60.0) -> bool:
+        """After ``name``'s row is stored: its files, folders and configs, then
+        the supervisor starts it (SIGUSR1: it re-reads its components) and
+        this waits until it listens. False when no supervisor runs here (the
+        next ``aitcomms up`` starts it); StackError when it does not come up."""
+        s = self.settings
+        if self.under_systemd():
+            raise StackError("this stack runs under systemd (AITCOMMS_SUPERVISOR=systemd): "
+                             "a media node of its own needs a unit of its own")
+        sync_local_nodes(db, s)
+        self.components = components(s)
+        self.render(db)
+        sup_pid = self.supervisor.pid()
+        if sup_pid is None:
+            return False
+        began = time.time()
+        os.kill(sup_pid, signal.SIGUSR1)
+        self._wait_up(self.component(media_nodes.component_name(name)), timeout, began)
+        return True
+
+    def stop_local_node(self, name: str) -> None:
+        """The supervisor forgets it first (else it would restart a daemon
+        stopped with SIGKILL), then its Asterisk is stopped and its files and
+        folders go. Its log stays in var/log."""
+        cname = media_nodes.component_name(name)
+        comp = next((c for c in self.components if c.name == cname), None)
+        (media_nodes.var_dir(self.settings, name) / "node.json").unlink(missing_ok=True)
+        self.components = components(self.settings)
+        sup_pid = self.supervisor.pid()
+        if sup_pid is not None:
+            os.kill(sup_pid, signal.SIGUSR1)
+            deadline = time.monotonic() + 10
+            while time.monotonic() < deadline:
+                state = self.supervisor_state()
+                if state is None or cname not in state.components:
+                    break
+                time.sleep(0.1)
+            else:
+                raise StackError(f"the supervisor did not let go of {cname} within 10 s "
+                                 f"(see {self.supervisor.log_file}); its files are kept")
+        if comp is not None:
+            comp.stop()
+            # a killed Asterisk's main thread goes first, its other threads (and
+            # its sockets) a moment later: its slot is free for a new node after
+            deadline = time.monotonic() + 5
+            while any(up for _, _, up in comp.listening()) and time.monotonic() < deadline:
+                time.sleep(0.1)
+        media_nodes.forget_local_node(self.settings, name)
+
     def supervisor_state(self) -> SupervisorState | None:
         return SupervisorState.read(self.settings.run_dir / STATE_FILE)
 
@@ -214,11 +291,13 @@ class Stack:
 
     # -- applying config changes -------------------------------------------
 
-    def asterisk_cli(self, command: str) -> str:
-        """Run an Asterisk CLI command on this stack's running Asterisk."""
+    def asterisk_cli(self, command: str, conf: str | None = None) -> str:
+        """Run an Asterisk CLI command on this stack's running Asterisk (or, with
+        ``conf``, the media node whose asterisk.conf that is)."""
         s = self.settings
         result = subprocess.run(
-            ["chroot", str(s.rootfs), "/usr/sbin/asterisk", "-C", s.asterisk_conf, "-rx", command],
+            ["chroot", str(s.rootfs), "/usr/sbin/asterisk", "-C", conf or s.asterisk_conf,
+             "-rx", command],
             capture_output=True, text=True, timeout=30,
         )
         if result.returncode != 0:
@@ -234,11 +313,17 @@ class Stack:
             raise StackError(f"kamcmd {' '.join(args)} failed: {result.stdout}{result.stderr}")
         return result.stdout
 
-    def channels(self) -> list[str]:
-        """Names of the channels up in Asterisk now ([] when it is not running)."""
-        if self.component("asterisk").pid() is None:
+    def channels(self, node: str | None = None) -> list[str]:
+        """Names of the channels up in Asterisk now (``node``: that media node
+        this box runs; [] when it is not running)."""
+        name, conf = "asterisk", None
+        if node is not None:
+            name, conf = media_nodes.component_name(node), media_nodes.asterisk_conf(
+                self.settings, node)
+        comp = next((c for c in self.components if c.name == name), None)
+        if comp is None or comp.pid() is None:
             return []
-        out = self.asterisk_cli("core show channels concise")
+        out = self.asterisk_cli("core show channels concise", conf)
         return [line.split("!", 1)[0] for line in out.splitlines() if "!" in line]
 
     def drop_registrations(self, extension: str) -> bool:
@@ -284,16 +369,20 @@ class Stack:
         stack. Reloads never drop calls in progress: PJSIP and the dialplan
         reload in place, Kamailio reloads its trunk table over RPC."""
         changed = self.render(db)
-        names = {p.name for p in changed}
-        if self.component("asterisk").pid() is not None:
+        for comp, conf in self.asterisks():
+            if comp.pid() is None:
+                continue  # not running: it reads its files when it starts
+            etc = Path(self.settings.rootfs, conf.lstrip("/")).parent
+            names = {p.name for p in changed if p.parent == etc}
             if "pjsip.conf" in names:
-                self.asterisk_cli("module reload res_pjsip.so")
+                self.asterisk_cli("module reload res_pjsip.so", conf)
             if "extensions.conf" in names:
-                self.asterisk_cli("dialplan reload")
+                self.asterisk_cli("dialplan reload", conf)
             if "queues.conf" in names:  # the fallback queues
-                self.asterisk_cli("queue reload all")
+                self.asterisk_cli("queue reload all", conf)
             if "voicemail.conf" in names:
-                self.asterisk_cli("voicemail reload")
+                self.asterisk_cli("voicemail reload", conf)
+        names = {p.name for p in changed}
         if "trunks.list" in names and self.component("kamailio").pid() is not None:
             # trunk addresses are cached by Kamailio; credentials are not
             self.kamailio_rpc("permissions.addressReload")

@@ -32,7 +32,9 @@ every part of it works. If the supervisor itself dies, the daemons keep
 running unsupervised (``aitcomms status`` says so; ``aitcomms up`` starts a
 new one, which adopts them). SIGTERM (``aitcomms down``) stops it without
 touching the daemons, so ``down`` can stop them without a race; SIGHUP
-(``aitcomms up``) re-arms a daemon it had given up on.
+(``aitcomms up``) re-arms a daemon it had given up on; SIGUSR1 (``aitcomms
+node add --local`` / ``node remove``) re-reads the media nodes it runs
+(``media_nodes.py``), starting a new one and forgetting a removed one.
 """
 
 from __future__ import annotations
@@ -93,12 +95,16 @@ class Supervisor:
         self.settings = settings
         self.poll_s = poll_s
         self.policy = policy or Backoff()
+        # components given (tests' toy daemons): fixed; else the stack's, re-read
+        # on SIGUSR1 when a media node is added or removed (``refresh``)
+        self._fixed = comps is not None
         self.watches = [Watch(c) for c in (comps if comps is not None else components(settings))]
         self.reaped: dict[int, tuple[int, float]] = {}  # pid -> (wait status, monotonic)
         self.state = SupervisorState(pid=os.getpid(), started_at=time.time(),
                                      components={w.comp.name: w.record for w in self.watches})
         self._stopping = False
         self._rearm = False
+        self._reread = False
         self._dirty = True
         self._probing = threading.Event()  # set: stop probing
 
@@ -118,6 +124,7 @@ class Supervisor:
         signal.signal(signal.SIGTERM, self._on_stop)
         signal.signal(signal.SIGINT, self._on_stop)
         signal.signal(signal.SIGHUP, self._on_rearm)
+        signal.signal(signal.SIGUSR1, self._on_reread)
         if not _become_subreaper():
             log.warning("not a child subreaper: Kamailio's exit status will be unknown")
         log.info("supervising %s (pid %d)", ", ".join(w.comp.name for w in self.watches),
@@ -147,6 +154,39 @@ class Supervisor:
 
     def _on_rearm(self, _sig: int, _frame: FrameType | None) -> None:
         self._rearm = True
+
+    def _on_reread(self, _sig: int, _frame: FrameType | None) -> None:
+        self._reread = True
+
+    def refresh(self) -> None:
+        """The stack's components read again (``aitcomms node add --local``
+        or ``node remove`` changed the media nodes it runs): a new one starts
+        on the next ticks, in its place in the start order; one that is gone
+        is no longer watched, and its daemon is left as it is: ``node remove``
+        stops it once this is done (stopped before, with SIGKILL if it hung,
+        it would have been restarted)."""
+        if self._fixed:
+            return
+        wanted = components(self.settings)
+        by_name = {w.comp.name: w for w in self.watches}
+        now = time.monotonic()
+        watches = []
+        for comp in wanted:
+            w = by_name.pop(comp.name, None)
+            if w is None:
+                w = Watch(comp)
+                w.record.phase, w.restart_at = "backoff", now
+                log.info("%s: new component, starting it", comp.name)
+            watches.append(w)
+        for name, gone in by_name.items():
+            if gone.pid is not None and _alive(gone.pid):
+                log.info("%s: no longer a component, no longer watched (pid %d: `node "
+                         "remove` stops it)", name, gone.pid)
+            else:
+                log.info("%s: no longer a component", name)
+        self.watches = watches
+        self.state.components = {w.comp.name: w.record for w in watches}
+        self._dirty = True
 
     def _adopt(self) -> None:
         """Daemons already running are watched as they are; the others start
@@ -214,6 +254,9 @@ class Supervisor:
 
     def tick(self) -> None:
         self._reap()
+        if self._reread:
+            self._reread = False
+            self.refresh()
         if self._rearm:
             self._rearm = False
             for w in self.watches:

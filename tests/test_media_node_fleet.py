@@ -1,0 +1,506 @@
+"""N real Asterisk media nodes on one box (docs/scale-out.md, build order
+step 2): ``aitcomms node add media2 --local`` starts a second Asterisk under
+the stack's supervisor, and Kamailio's dispatcher spreads real trunk calls
+(SIPp) over it and the stack's own.
+
+The control plane talks ARI to the stack's own Asterisk only (AriFleet is a
+later step), so on media2 ``Stasis()`` finds no application and the
+dialplan's fallback carries the call: app_queue for a queue's DID (its
+``QueueCallerJoin`` on media2's AMI proves it), the IVR as rendered. Each
+node's AMI says which calls it took (``Newchannel`` from the edge).
+
+The pure parts first (ports, rendering, the supervisor's re-read), then one
+stack of its own with two nodes: the spread, ``kill -9`` of media2 under
+traffic, and a drain followed by ``node remove``, in that order (module
+scope: the later tests use the node the first ones left running).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import re
+import signal
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from control.provisioning import render
+from control.settings import Ports, Settings
+from control.stack import media_nodes
+from control.stack.components import components, port_open
+from control.stack.manager import Stack
+from control.stack.media_nodes import LocalNode, node_ports
+from control.stack.supervisor import Supervisor
+from tests.conftest import (
+    _OFFSET,
+    SECOND_STACK_OFFSET,
+    StackUnderTest,
+    ports_at,
+    running_stack,
+)
+from tests.harness import figures
+from tests.harness.ami import Ami
+from tests.harness.ports import sip_port
+from tests.harness.rtp import RtpEndpoint
+from tests.harness.sipp import Sipp, caller_scenario
+from tests.harness.wait import wait_until
+from tests.test_acd import add_agent, agent_phones
+from tests.test_calls import TRUNK_IP, caller
+
+QUEUE_DID = "+34910000081"  # a queue nobody takes: callers wait (4 s each)
+IVR_DID = "+34910000082"
+AGENT_DID = "+34910000083"  # a queue with one agent
+AGENT = "1081"
+NODE = "media2"
+COMPONENT = "asterisk-media2"
+
+# -- pure: ports, rendering, the supervisor's list -----------------------------------
+
+
+def test_node_ports_shift_asterisks_own_and_keep_the_edges() -> None:
+    base = Ports()
+    one, two = node_ports(base, 1), node_ports(base, 2)
+    assert (one.asterisk_sip, one.ami, one.ari) == (5180, 5138, 8188)
+    assert (two.asterisk_sip, two.ami, two.ari) == (5280, 5238, 8288)
+    assert (one.asterisk_rtp_min, one.asterisk_rtp_max) == (20000, 21999)
+    assert (two.asterisk_rtp_min, two.asterisk_rtp_max) == (22000, 23999)
+    # the edge, the control plane and FastAGI stay the stack's
+    assert (one.sip, one.http, one.fastagi, one.kamailio_ctl) == (
+        base.sip, base.http, base.fastagi, base.kamailio_ctl)
+    for bad in (0, media_nodes.MAX_SLOTS + 1):
+        with pytest.raises(ValueError):
+            node_ports(base, bad)
+
+
+def _ports(values: dict[str, int]) -> Ports:
+    return Ports(**{k.lower(): v for k, v in values.items()})
+
+
+def test_test_stacks_nodes_never_take_another_stacks_port() -> None:
+    """Every test offset's stack and its two nodes: no node port is any
+    stack's or another node's, no RTP range overlaps another (the session's
+    stacks run side by side)."""
+    single: dict[int, str] = {}
+    ranges: list[tuple[int, int, str]] = []
+    stacks = [(offset, _ports(ports_at(offset))) for offset in range(0, 4001, 500)]
+    for offset, p in stacks:
+        ranges += [(p.asterisk_rtp_min, p.asterisk_rtp_max, f"{offset} asterisk"),
+                   (p.rtpengine_min, p.rtpengine_max, f"{offset} rtpengine")]
+        for name in ("sip", "sips", "ws", "wss", "asterisk_sip", "ami", "ari", "http",
+                     "fastagi", "audiosocket", "rtpengine_ng", "kamailio_ctl"):
+            single.setdefault(getattr(p, name), f"{offset} stack {name}")
+    for offset, p in stacks:
+        for k in (1, 2):
+            q = node_ports(p, k)
+            for name in ("asterisk_sip", "ami", "ari"):
+                port = getattr(q, name)
+                assert port not in single, (offset, k, name, port, single[port])
+                single[port] = f"{offset} slot {k} {name}"
+            ranges.append((q.asterisk_rtp_min, q.asterisk_rtp_max, f"{offset} slot {k}"))
+    ranges.sort()
+    for (_lo1, hi1, a), (lo2, _hi2, b) in zip(ranges, ranges[1:], strict=False):
+        assert hi1 < lo2, (a, b)
+    for lo, hi, who in ranges:
+        assert hi < 32768, who  # below the kernel's ephemeral ports
+        clash = [port for port in single if lo <= port <= hi]
+        assert not clash, (who, clash)
+        # test_faults' agents (20000-20080)
+        assert hi < 20000 or lo > 20080, who
+
+
+def _data(root: Path) -> render.StackData:
+    from control.ivr.flows import dialplans_dir, load_flows
+
+    return render.StackData([], [], [], [], load_flows(dialplans_dir(root) / "ivr"))
+
+
+def test_a_node_renders_its_own_names_ports_folders_and_secrets(tmp_path: Path) -> None:
+    settings = Settings(var_dir=tmp_path / "var", rootfs=tmp_path / "rootfs")
+    stack_secrets = {"AMI_PASSWORD": "stack-ami", "ARI_PASSWORD": "stack-ari",
+                     "JWT_SECRET": "jwt"}
+    node_secrets = {"AMI_PASSWORD": "node-ami", "ARI_PASSWORD": "node-ari"}
+    data = _data(settings.root)
+    own = {f.path.name: f.text for f in render.render_all(settings, stack_secrets, data)}
+    files = render.render_node(settings, LocalNode("media2", 1), node_secrets, data)
+    node = {f.path.name: f.text for f in files}
+    etc = media_nodes.asterisk_dir(settings, "media2") / "etc"
+    assert all(f.path.parent == etc for f in files)
+    assert set(node) <= set(own) and {"extensions.conf", "asterisk.conf"} <= set(node)
+    assert not {"kamailio.cfg", "trunks.list"} & set(node)
+    assert "systemname" not in own["asterisk.conf"]  # the stack's own: as it always was
+    assert "systemname = media2\n" in node["asterisk.conf"]
+    assert re.search(r"^entityid = 02(:[0-9a-f]{2}){5}$", node["asterisk.conf"], re.M)
+    assert f"astetcdir => {media_nodes.chroot_dir(settings, 'media2')}/etc" in \
+        node["asterisk.conf"]
+    p = node_ports(settings.ports, 1)
+    assert f"bind = 127.0.0.1:{p.asterisk_sip}" in node["pjsip.conf"]
+    assert f"port = {p.ami}\nbindaddr = 127.0.0.1" in node["manager.conf"]
+    assert f"bindaddr = 127.0.0.1\nbindport = {p.ari}" in node["http.conf"]
+    assert f"rtpstart = {p.asterisk_rtp_min}\nrtpend = {p.asterisk_rtp_max}" in node["rtp.conf"]
+    assert "secret = node-ami" in node["manager.conf"] and "stack-ami" not in node["manager.conf"]
+    assert "password = node-ari" in node["ari.conf"]
+    # the same dialplan: the same edge, the same control plane (FastAGI, Stasis app)
+    assert node["extensions.conf"] == own["extensions.conf"]
+    assert media_nodes.entity_id("media2") != media_nodes.entity_id("media3")
+
+
+def test_node_files_are_read_by_slot_and_bad_ones_skipped(tmp_path: Path) -> None:
+    settings = Settings(var_dir=tmp_path / "var", rootfs=tmp_path / "rootfs")
+    media_nodes.write_local_node(settings, LocalNode("media3", 2))
+    media_nodes.write_local_node(settings, LocalNode("media2", 1))
+    bad = settings.var_dir / "nodes" / "broken"
+    bad.mkdir()
+    (bad / "node.json").write_text("{not json")
+    (settings.var_dir / "nodes" / "liar").mkdir()
+    (settings.var_dir / "nodes" / "liar" / "node.json").write_text(
+        json.dumps({"name": "other", "slot": 1}))
+    assert media_nodes.read_local_nodes(settings) == [LocalNode("media2", 1),
+                                                      LocalNode("media3", 2)]
+    assert (media_nodes.asterisk_dir(settings, "media2") / "spool" / "recording").is_dir()
+    assert oct((settings.var_dir / "nodes" / "media2").stat().st_mode & 0o777) == "0o700"
+    names = [c.name for c in components(settings)]
+    assert names == ["asterisk", "asterisk-media2", "asterisk-media3", "rtpengine",
+                     "kamailio", "control"]
+    media_nodes.forget_local_node(settings, "media3")
+    assert not media_nodes.asterisk_dir(settings, "media3").exists()
+    assert [n.name for n in media_nodes.read_local_nodes(settings)] == ["media2"]
+
+
+def test_supervisor_rereads_its_components_keeping_the_records_it_has(tmp_path: Path) -> None:
+    settings = Settings(var_dir=tmp_path / "var", rootfs=tmp_path / "rootfs")
+    sup = Supervisor(settings)  # nothing is started before run()
+    assert [w.comp.name for w in sup.watches] == ["asterisk", "rtpengine", "kamailio",
+                                                  "control"]
+    sup.watches[0].record.restarts = 3
+    media_nodes.write_local_node(settings, LocalNode("media2", 1))
+    sup.refresh()
+    assert [w.comp.name for w in sup.watches] == ["asterisk", COMPONENT, "rtpengine",
+                                                  "kamailio", "control"]
+    assert sup.watches[0].record.restarts == 3  # the same watch, not a new one
+    new = sup.watches[1]
+    assert new.record.phase == "backoff" and new.restart_at <= time.monotonic()
+    assert list(sup.state.components) == [w.comp.name for w in sup.watches]
+    media_nodes.forget_local_node(settings, "media2")
+    sup.refresh()
+    assert COMPONENT not in sup.state.components and len(sup.watches) == 4
+
+
+# -- one stack of its own with two media nodes ------------------------------------------
+
+
+class Fleet:
+    """The stack and what the tests ask of its two nodes."""
+
+    def __init__(self, stack: StackUnderTest) -> None:
+        self.stack = stack
+        self.ports = node_ports(stack.settings.ports, 1)
+        self.local_uri = f"sip:127.0.0.1:{stack.port('asterisk_sip')}"
+        self.node_uri = f"sip:127.0.0.1:{self.ports.asterisk_sip}"
+
+    def node_secret(self) -> str:
+        return Stack(self.stack.settings).node_secrets(NODE)["AMI_PASSWORD"]
+
+    def amis(self) -> tuple[Ami, Ami]:
+        return (Ami(self.stack.port("ami"), self.stack.secret("AMI_PASSWORD")),
+                Ami(self.ports.ami, self.node_secret()))
+
+    def flags(self) -> dict[str, str]:
+        return dict(re.findall(r"URI: (\S+)\s+FLAGS: (\S+)", self.stack.kamcmd("dispatcher.list")))
+
+    def up(self, name: str = COMPONENT) -> bool:
+        comps = Stack(self.stack.settings).components
+        comp = next((c for c in comps if c.name == name), None)
+        return comp is not None and comp.status()[0]
+
+    def pid(self) -> int:
+        return int((self.stack.var_dir / "run" / f"{COMPONENT}.pid").read_text())
+
+
+def _arrivals(events: list[dict[str, Any]]) -> list[str]:
+    """Callers' numbers of the calls that came in from the edge."""
+    return [e.get("CallerIDNum", "") for e in events
+            if e.get("Context") == "from-edge" and e.get("Channel", "").startswith("PJSIP/")]
+
+
+@pytest.fixture(scope="module")
+def fleet() -> Iterator[Fleet]:
+    # at the session's offset when this module runs alone, else beside it
+    taken = port_open("udp", ports_at(_OFFSET)["SIP"])
+    with running_stack(SECOND_STACK_OFFSET if taken else _OFFSET) as stack:
+        stack.aitcomms("trunk", "add", "carrier", "--host", TRUNK_IP, "--port", "5060")
+        stack.aitcomms("queue", "add", "ventas", "--max-wait", "60")
+        stack.aitcomms("did", "add", QUEUE_DID, "--to", "queue:ventas")
+        add_agent(stack, AGENT, languages="es")
+        stack.aitcomms("queue", "add", "soporte", "--members", AGENT, "--wrapup", "1")
+        stack.aitcomms("did", "add", AGENT_DID, "--to", "queue:soporte")
+        out = stack.aitcomms("node", "add", NODE, "--local").stdout
+        assert f"{COMPONENT} is up; Kamailio reloaded its media nodes" in out, out
+        # added after the node: `apply` must reach media2's dialplan too
+        stack.aitcomms("did", "add", IVR_DID, "--to", "ivr:welcome")
+        yield Fleet(stack)
+
+
+@pytest.mark.stack
+async def test_node_add_local_runs_a_second_asterisk_under_the_supervisor(
+        fleet: Fleet) -> None:
+    stack = fleet.stack
+    status = stack.aitcomms("status").stdout
+    line = next(ln for ln in status.splitlines() if ln.startswith(COMPONENT))
+    assert line.split()[1] == "up", status
+    assert f"udp/{fleet.ports.asterisk_sip}, tcp/{fleet.ports.ami}, tcp/{fleet.ports.ari}" \
+        in line, line
+    listed = stack.aitcomms("node", "list").stdout
+    assert re.search(rf"^{NODE}\s+{fleet.node_uri}\s.*kamailio: up.*runs here as {COMPONENT}",
+                     listed, re.M), listed
+    assert await wait_until(lambda: fleet.flags() == {fleet.local_uri: "AP",
+                                                      fleet.node_uri: "AP"}, 10), fleet.flags()
+    # its own secrets, 0600, not the stack's
+    secrets_file = media_nodes.secrets_file(stack.settings, NODE)
+    assert secrets_file.stat().st_mode & 0o777 == 0o600
+    assert fleet.node_secret() != stack.secret("AMI_PASSWORD")
+    refused = stack.aitcomms("node", "add", "media9", "--local", "--port", "5090", check=False)
+    assert refused.returncode == 2 and "port:" in refused.stderr, refused.stderr
+    shown = Stack(stack.settings).asterisk_cli(
+        "core show settings", media_nodes.asterisk_conf(stack.settings, NODE))
+    assert re.search(rf"System name:\s+{NODE}$", shown, re.M), shown
+    # its AMI answers its own secret
+    async with Ami(fleet.ports.ami, fleet.node_secret()) as ami:
+        assert await ami.channels() == []
+
+
+@pytest.mark.stack
+async def test_twenty_calls_spread_over_both_nodes_and_all_connect(fleet: Fleet) -> None:
+    stack = fleet.stack
+    local_ami, node_ami = fleet.amis()
+    async with local_ami, node_ami:
+        on_local, on_node = local_ami.record("Newchannel"), node_ami.record("Newchannel")
+        joined = node_ami.record("QueueCallerJoin")
+        rtp = await RtpEndpoint.open(TRUNK_IP)
+        try:
+            # one SIPp, 20 calls of 4 s, 5 new ones a second: up to ~20 up at once
+            sipp = Sipp(caller_scenario(4000), stack.sip_target, local_ip=TRUNK_IP,
+                        local_port=sip_port(TRUNK_IP), service=QUEUE_DID, calls=20, rate=5,
+                        keys={"caller": "34600100100", "rtp_port": rtp.port}, timeout_s=60)
+            result = await sipp.run(90)
+        finally:
+            rtp.close()
+        local_n = len(_arrivals(on_local))
+        node_n = await wait_until(lambda: len(_arrivals(on_node)), 3)
+        figures.report(f"media nodes: 20 trunk calls to a queue, 5/s, 4 s each -> local "
+                       f"{local_n}, {NODE} {node_n}; {result.successful} answered, "
+                       f"{result.failed} failed")
+        assert result.returncode == 0 and result.successful == 20, result.output[-2000:]
+        assert local_n + node_n == 20 and local_n > 0 and node_n > 0, (local_n, node_n)
+        # on media2 no Stasis app: every one of its callers was in the app_queue fallback
+        assert await wait_until(lambda: len(joined) == node_n, 3), (len(joined), node_n)
+        assert all(e.get("Queue") == "ventas" for e in joined), joined[:2]
+
+    # on media2 alone (the stack's own drained): the IVR, its DID added after
+    # the node started (the caller hears the prompt, and the IVR ends the
+    # call), and a queue with an agent: app_queue rings the agent's phone
+    # through Kamailio, and the agent takes the call
+    stack.aitcomms("node", "drain", "local")
+    try:
+        async with Ami(fleet.ports.ami, fleet.node_secret()) as node_ami:
+            on_node = node_ami.record("Newchannel")
+            rtp = await RtpEndpoint.open(TRUNK_IP)
+            try:
+                result = await caller(stack, IVR_DID, rtp, call_ms=10000, from_user="34600200200",
+                                      far_end_hangs_up=True).run()
+            finally:
+                rtp.close()
+            assert result.returncode == 0, result.output[-2000:]
+            assert "34600200200" in _arrivals(on_node)
+            assert rtp.packets > 40 and rtp.rms() > 300, (rtp.packets, rtp.rms())
+
+            async with agent_phones(stack, AGENT) as phones:
+                rtp = await RtpEndpoint.open(TRUNK_IP)
+                call = caller(stack, AGENT_DID, rtp, call_ms=4000, from_user="34600200201")
+                try:
+                    await call.start()
+                    bridged = await node_ami.wait_for(
+                        lambda: node_ami.bridge_holding(f"PJSIP/agent-{AGENT}-", size=2), 10)
+                    assert bridged, "the agent never took the call on media2"
+                    assert (await call.wait(20)).returncode == 0
+                    assert (await phones[AGENT].result(10)).returncode == 0
+                finally:
+                    call.kill()
+                    rtp.close()
+            assert "34600200201" in _arrivals(on_node)
+    finally:
+        stack.aitcomms("node", "drain", "local", "--undo")
+
+
+async def _when(predicate: Any, timeout: float) -> float | None:
+    """The monotonic time ``predicate`` first held (polled as wait_until
+    does), or None."""
+    return time.monotonic() if await wait_until(predicate, timeout) else None
+
+
+@pytest.mark.stack
+async def test_kill_9_of_the_second_node_new_calls_go_to_the_survivor(fleet: Fleet) -> None:
+    stack = fleet.stack
+    assert await wait_until(lambda: fleet.flags().get(fleet.node_uri) == "AP", 10)
+    local_ami, node_ami = fleet.amis()
+    held: list[tuple[str, Sipp, RtpEndpoint]] = []
+    async with local_ami, node_ami:
+        on_local, on_node = local_ami.record("Newchannel"), node_ami.record("Newchannel")
+        try:
+            # four long calls, one after the other: call load (alg 10) puts them
+            # two and two
+            for i in range(4):
+                number = f"3460030030{i}"
+                rtp = await RtpEndpoint.open(TRUNK_IP)
+                call = caller(stack, QUEUE_DID, rtp, call_ms=14000, from_user=number)
+                await call.start()
+                held.append((number, call, rtp))
+                assert await wait_until(lambda n=number: n in _arrivals(on_local) + _arrivals(
+                    on_node), 5), f"call {number} did not arrive"
+            on_local_held = [n for n, _, _ in held if n in _arrivals(on_local)]
+            assert on_local_held and len(on_local_held) < 4, _arrivals(on_local)
+
+            pid = fleet.pid()
+            killed = time.monotonic()
+            os.kill(pid, signal.SIGKILL)
+            back_at = asyncio.ensure_future(_when(lambda: fleet.up() and fleet.pid() != pid, 20))
+            # new calls right away, 4 a second, while Kamailio still thinks media2 is up
+            rtp = await RtpEndpoint.open(TRUNK_IP)
+            stream = Sipp(caller_scenario(2000), stack.sip_target, local_ip=TRUNK_IP,
+                          local_port=sip_port(TRUNK_IP), service=QUEUE_DID, calls=12, rate=4,
+                          keys={"caller": "34600400400", "rtp_port": rtp.port}, timeout_s=40)
+            await stream.start()
+            down = await wait_until(lambda: (flags := fleet.flags().get(fleet.node_uri, "A"))
+                                    and not flags.startswith("A") and flags, 10)
+            detected = time.monotonic() - killed
+            active_at = asyncio.ensure_future(
+                _when(lambda: fleet.flags().get(fleet.node_uri) == "AP", 30))
+            result = await stream.wait(60)
+            rtp.close()
+            figures.report(f"media nodes: {NODE} killed (SIGKILL) under traffic: Kamailio "
+                           f"marked it down ({down}) {detected:.2f} s after the kill; 12 new "
+                           f"calls at 4/s from the kill on: {result.successful} answered, "
+                           f"{result.failed} failed")
+            assert down, f"{NODE} still up at Kamailio 10 s after the kill: {fleet.flags()}"
+            assert result.returncode == 0 and result.successful == 12, result.output[-2000:]
+
+            # the calls on the stack's own Asterisk never noticed
+            for number, call, _ in held:
+                if number in on_local_held:
+                    assert (await call.wait(30)).returncode == 0, number
+        finally:
+            for _, call, rtp in held:
+                call.kill()
+                rtp.close()
+
+    # the supervisor brings it back, Kamailio's pings find it, it takes calls
+    back, active = await back_at, await active_at
+    assert back is not None and active is not None, (fleet.up(), fleet.flags())
+    figures.report(f"media nodes: {NODE} restarted by the supervisor, listening "
+                   f"{back - killed:.1f} s after the kill, in service at Kamailio again "
+                   f"{active - killed:.1f} s after it")
+    line = next(ln for ln in stack.aitcomms("status").stdout.splitlines()
+                if ln.startswith(COMPONENT))
+    assert re.search(r"\s1\s+\d\d:\d\d:\d\dZ signal 9 \(SIGKILL\)", line), line
+    async with Ami(fleet.ports.ami, fleet.node_secret()) as node_ami:
+        on_node = node_ami.record("Newchannel")
+        rtp = await RtpEndpoint.open(TRUNK_IP)
+        try:
+            sipp = Sipp(caller_scenario(3000), stack.sip_target, local_ip=TRUNK_IP,
+                        local_port=sip_port(TRUNK_IP), service=QUEUE_DID, calls=6, rate=4,
+                        keys={"caller": "34600500500", "rtp_port": rtp.port}, timeout_s=40)
+            result = await sipp.run(60)
+        finally:
+            rtp.close()
+        assert result.returncode == 0 and result.successful == 6, result.output[-2000:]
+        assert _arrivals(on_node), f"{NODE} took none of 6 calls after it came back"
+
+
+@pytest.mark.stack
+async def test_drain_then_remove_the_second_node(fleet: Fleet) -> None:
+    stack = fleet.stack
+    assert await wait_until(lambda: fleet.flags().get(fleet.node_uri) == "AP", 10)
+    local_ami, node_ami = fleet.amis()
+    async with local_ami, node_ami:
+        on_node = node_ami.record("Newchannel")
+        # a call that lands on media2 (the stack's own drained for it)
+        stack.aitcomms("node", "drain", "local")
+        rtp_a = await RtpEndpoint.open(TRUNK_IP)
+        # long enough for four CLI commands on a busy machine before it ends
+        call_a = caller(stack, QUEUE_DID, rtp_a, call_ms=16000, from_user="34600600600")
+        try:
+            await call_a.start()
+            assert await wait_until(lambda: "34600600600" in _arrivals(on_node), 5)
+            stack.aitcomms("node", "drain", "local", "--undo")
+            out = stack.aitcomms("node", "drain", NODE).stdout
+            assert "draining" in out, out
+            assert fleet.flags() == {fleet.local_uri: "AP", fleet.node_uri: "DX"}, fleet.flags()
+
+            # Kamailio's call count for it restarted at 0 with the reloads of
+            # the drains: the node's own channels tell
+            assert Stack(stack.settings).channels(NODE), "call A is not up on media2"
+            refused = stack.aitcomms("node", "remove", NODE, check=False)
+            assert refused.returncode == 2 and f"{NODE} has 1 call(s) up" in refused.stderr, \
+                refused.stdout + refused.stderr
+            assert fleet.up()
+
+            before = len(_arrivals(on_node))
+            rtp = await RtpEndpoint.open(TRUNK_IP)
+            try:
+                sipp = Sipp(caller_scenario(2000), stack.sip_target, local_ip=TRUNK_IP,
+                            local_port=sip_port(TRUNK_IP), service=QUEUE_DID, calls=6, rate=4,
+                            keys={"caller": "34600700700", "rtp_port": rtp.port}, timeout_s=40)
+                result = await sipp.run(60)
+            finally:
+                rtp.close()
+            assert result.returncode == 0 and result.successful == 6, result.output[-2000:]
+            assert len(_arrivals(on_node)) == before, "a drained node got a new call"
+            # the call already on it finishes normally (its BYE answered)
+            assert (await call_a.wait(30)).returncode == 0
+        finally:
+            call_a.kill()
+            rtp_a.close()
+
+    assert await wait_until(lambda: not Stack(stack.settings).channels(NODE), 5)
+    pid = fleet.pid()
+    out = stack.aitcomms("node", "remove", NODE).stdout
+    assert f"{COMPONENT} stopped" in out, out
+    assert await wait_until(lambda: not Path(f"/proc/{pid}").exists()
+                            or "Z" in Path(f"/proc/{pid}/stat").read_text().split()[2], 10)
+    assert fleet.flags() == {fleet.local_uri: "AP"}
+    status = stack.aitcomms("status").stdout
+    assert COMPONENT not in status, status
+    assert not port_open("tcp", fleet.ports.ami)
+    assert not media_nodes.var_dir(stack.settings, NODE).exists()
+    # and the supervisor does not bring it back
+    assert not await wait_until(lambda: port_open("tcp", fleet.ports.ami), 3)
+
+
+@pytest.mark.stack
+def test_nodes_api_adds_and_removes_a_node_this_box_runs(fleet: Fleet) -> None:
+    from tests.test_admin_api import http
+
+    stack = fleet.stack
+    for payload, field in (({"name": "media3", "local": "yes"}, "local"),
+                           ({"name": "media3", "local": True, "host": "127.0.0.1"}, "host"),
+                           ({"name": "media3", "local": True, "port": 5090}, "port")):
+        got, answer = http(stack, "POST", "/api/v1/nodes", payload)
+        assert (got, answer.get("field")) == (422, field), (payload, answer)
+    got, answer = http(stack, "POST", "/api/v1/nodes", {"name": "media3", "local": True})
+    assert got == 201, answer
+    node = answer["node"]
+    ports = node_ports(stack.settings.ports, node["slot"])  # 1 once media2 is removed
+    assert (node["local"], node["uri"]) == (True, f"sip:127.0.0.1:{ports.asterisk_sip}"), node
+    assert fleet.up("asterisk-media3")  # up before the answer
+    _, listed = http(stack, "GET", "/api/v1/nodes")
+    assert {n["name"]: n["local"] for n in listed["nodes"] if n["name"] != NODE} == {
+        "local": False, "media3": True}
+    assert http(stack, "DELETE", "/api/v1/nodes/media3")[0] == 204
+    assert not fleet.up("asterisk-media3")
+    # stopped before the answer: its ports are free for the next node
+    assert not port_open("tcp", ports.ami), f"media3's AMI ({ports.ami}) still answers"
+    assert "asterisk-media3" not in stack.aitcomms("status").stdout
