@@ -345,6 +345,30 @@ def pytest_sessionstart(session: pytest.Session) -> None:
         figures.clear()
 
 
+# A test that failed and passed when run again (make test: --reruns 1) is not
+# a pass to forget: why it failed the first time is printed at the end and
+# kept whole in test-artifacts/reruns.txt (on the controller: xdist hands it
+# the workers' reports).
+_RERUNS: list[tuple[str, str]] = []
+_WORKER: list[bool] = []  # set at configure: an xdist worker leaves it to the controller
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    _WORKER.append(hasattr(config, "workerinput"))
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    if report.outcome != "rerun" or any(_WORKER):
+        return
+    text = report.longreprtext or ""
+    errors = [ln.strip() for ln in text.splitlines() if ln.startswith("E ")]
+    _RERUNS.append((report.nodeid, (errors[0] if errors else text[-300:]).strip()[:300]))
+    folder = ROOT / "test-artifacts"
+    folder.mkdir(exist_ok=True)
+    with open(folder / "reruns.txt", "a") as out:
+        out.write(f"=== {report.nodeid} ({report.when}), failed once\n{text}\n\n")
+
+
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
     from tests.harness import figures
 
@@ -352,3 +376,7 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
     if found:
         terminalreporter.section("figures measured by the tests")
         terminalreporter.write(found)
+    if _RERUNS:
+        terminalreporter.section("tests that failed once, then passed (test-artifacts/reruns.txt)")
+        for nodeid, why in _RERUNS:
+            terminalreporter.write_line(f"{nodeid}: {why}")
