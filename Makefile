@@ -35,8 +35,9 @@ lint: setup
 # A test that fails runs once more (a clean stack, the same assertions) and
 # the summary names it (RERUN): two workers' stacks share 2 cores, and a real
 # call now and then misses a deadline; a test that fails twice fails the run.
+# The 15 slowest steps are listed at the end: the half-hour budget's account.
 PRODUCTION_DATA_TESTS := tests/test_call_control.py tests/test_outbound.py tests/test_events.py
-PYTEST := $(VENV)/bin/pytest -q -n 2 --dist loadfile --reruns 1 -r fER
+PYTEST := $(VENV)/bin/pytest -q -n 2 --dist loadfile --reruns 1 -r fER --durations=15
 
 test: setup lint
 	$(PYTEST)
