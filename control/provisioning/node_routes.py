@@ -31,7 +31,7 @@ from control.auth.middleware import PRINCIPAL, require_role
 from control.auth.models import Role
 from control.errors import InvalidInput
 from control.provisioning import nodes
-from control.provisioning.nodes_cli import remove, start_local
+from control.provisioning.node_services import remove, start_local
 from control.stack.manager import Stack, StackError
 
 log = logging.getLogger(__name__)

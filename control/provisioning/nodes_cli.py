@@ -8,30 +8,23 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from control.auth.audit import CLI, Actor
 from control.db import Database
 from control.errors import InvalidInput
-from control.provisioning import nodes
+from control.provisioning import node_services, nodes
 from control.settings import Settings
 from control.stack import media_nodes
 from control.stack.manager import Stack
 
 
-def _reloaded(settings: Settings) -> str:
-    if Stack(settings).reload_media_nodes():
+def _said(reloaded: bool) -> str:
+    if reloaded:
         return "Kamailio reloaded its media nodes"
     return ("Kamailio is not running here: it reads them at start (in containers: "
             "kamcmd dispatcher.reload)")
 
 
-def live_calls(stack: Stack, uri: str) -> int | None:
-    """Calls Kamailio dispatched to the node at ``uri`` that are still up
-    (its call load), or None when Kamailio is not running."""
-    runtime = stack.media_nodes_runtime()
-    if runtime is None:
-        return None
-    node = runtime.get(uri)
-    return node.load if node else 0
+def _reloaded(settings: Settings) -> str:
+    return _said(Stack(settings).reload_media_nodes())
 
 
 def kamailio_state(runtime: nodes.NodeRuntime | None) -> str:
@@ -47,17 +40,14 @@ def kamailio_state(runtime: nodes.NodeRuntime | None) -> str:
     return f"{word}, {runtime.load} call(s) ({runtime.flags})"
 
 
-def start_local(settings: Settings, db: Database, name: str) -> str:
-    """A node this box runs, just stored: its Asterisk started (waited for),
-    then Kamailio re-reads its nodes, so that no call is offered to a node
-    still starting. What happened, in words."""
-    stack = Stack(settings)
-    started = stack.start_local_node(db, name)
+def _started(settings: Settings, db: Database, name: str) -> str:
+    """A node this box runs, just stored: started, then Kamailio told; in words."""
+    started, reloaded = node_services.start_local(settings, db, name)
     component = media_nodes.component_name(name)
+    told = _said(reloaded)
     if not started:
-        return (f"no supervisor runs here: `aitcomms up` starts {component}; "
-                f"{_reloaded(settings)}")
-    return f"{component} is up; {_reloaded(settings)}"
+        return f"no supervisor runs here: `aitcomms up` starts {component}; {told}"
+    return f"{component} is up; {told}"
 
 
 def cmd_add(settings: Settings, args: argparse.Namespace) -> int:
@@ -78,7 +68,7 @@ def cmd_add(settings: Settings, args: argparse.Namespace) -> int:
                                          weight=args.weight).as_dict()
         if args.local:
             ports = media_nodes.node_ports(settings.ports, int(str(node["slot"])))
-            done = start_local(settings, db, args.name)
+            done = _started(settings, db, args.name)
             print(f"media node {node['name']} added, run by this box (slot {node['slot']}: "
                   f"SIP {node['uri']}, AMI {ports.ami}, ARI {ports.ari}, RTP "
                   f"{ports.asterisk_rtp_min}-{ports.asterisk_rtp_max}); {done}")
@@ -122,37 +112,14 @@ def cmd_drain(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
-def remove(settings: Settings, db: Database, name: str,
-           actor: Actor = CLI) -> tuple[bool, bool]:
-    """The row removed (refused with calls up), Kamailio told, then a node this
-    box runs stopped (Kamailio sends it nothing new by then). (whether it ran
-    here, whether Kamailio reloaded: False when it is not running)."""
-    stack = Stack(settings)
-    with db.session() as session:
-        node = nodes.get_node(session, name)
-        calls = live_calls(stack, node.uri) if node.name != nodes.LOCAL else None
-        runs_here = node.runs_here
-        if runs_here:
-            # its own word too: Kamailio's count restarts at 0 with Kamailio
-            calls = max(calls or 0, len(stack.channels(name)))
-        nodes.delete_node(session, name, live_calls=calls, actor=actor)
-    reloaded = stack.reload_media_nodes()
-    if runs_here:
-        stack.stop_local_node(name)
-    return runs_here, reloaded
-
-
 def cmd_remove(settings: Settings, args: argparse.Namespace) -> int:
     db = Database(settings)
     try:
-        stopped, reloaded = remove(settings, db, args.name)
+        stopped, reloaded = node_services.remove(settings, db, args.name)
     finally:
         db.dispose()
-    told = ("Kamailio reloaded its media nodes" if reloaded else
-            "Kamailio is not running here: it reads them at start (in containers: "
-            "kamcmd dispatcher.reload)")
     also = f"; {media_nodes.component_name(args.name)} stopped" if stopped else ""
-    print(f"media node {args.name} removed: no new calls go to it; {told}{also}")
+    print(f"media node {args.name} removed: no new calls go to it; {_said(reloaded)}{also}")
     return 0
 
 
