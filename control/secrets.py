@@ -17,7 +17,8 @@ REQUIRED = ("AMI_PASSWORD", "ARI_PASSWORD", "JWT_SECRET")
 NODE_REQUIRED = ("AMI_PASSWORD", "ARI_PASSWORD")
 
 
-def _read(path: Path) -> dict[str, str]:
+def read_secrets(path: Path) -> dict[str, str]:
+    """The file's values as they are (none generated; {} when it is missing)."""
     values: dict[str, str] = {}
     if not path.exists():
         return values
@@ -32,7 +33,7 @@ def _read(path: Path) -> dict[str, str]:
 
 def ensure_secrets(path: Path, required: tuple[str, ...] = REQUIRED) -> dict[str, str]:
     """Load the secrets file, generating whatever is missing. Idempotent."""
-    values = _read(path)
+    values = read_secrets(path)
     missing = [key for key in required if not values.get(key)]
     if missing:
         for key in missing:

@@ -149,7 +149,7 @@ async def acd(tmp_path: Path) -> AsyncIterator[tuple[Router, FakeAri, Database]]
     db = sqlite_database(tmp_path)
     _seed(db, {"1001": ["es"], "1002": ["en"], "1003": ["es"]})
     ari = FakeAri()
-    router = Router(ari, AcdStore(db), EventBus(), recordings_spool=tmp_path / "spool",  # type: ignore[arg-type]
+    router = Router(ari.fleet(), AcdStore(db), EventBus(), recordings_spool=tmp_path / "spool",
                     recordings_dir=tmp_path / "rec",
                     crm=SlowCrm(db, "600999999", 30.0))
     router.start()

@@ -49,7 +49,7 @@ async def acd(tmp_path: Path) -> AsyncIterator[tuple[Router, FakeAri, Database]]
     db = sqlite_database(tmp_path)
     _seed(db, ["1001", "1002"])
     ari = FakeAri()
-    router = Router(ari, AcdStore(db), EventBus(), recordings_spool=tmp_path / "spool",  # type: ignore[arg-type]
+    router = Router(ari.fleet(), AcdStore(db), EventBus(), recordings_spool=tmp_path / "spool",
                     recordings_dir=tmp_path / "rec", crm=CrmLink(db))
     router.start()
     await router.refresh()

@@ -3,11 +3,12 @@ step 2): ``aitcomms node add media2 --local`` starts a second Asterisk under
 the stack's supervisor, and Kamailio's dispatcher spreads real trunk calls
 (SIPp) over it and the stack's own.
 
-The control plane talks ARI to the stack's own Asterisk only (AriFleet is a
-later step), so on media2 ``Stasis()`` finds no application and the
-dialplan's fallback carries the call: app_queue for a queue's DID (its
-``QueueCallerJoin`` on media2's AMI proves it), the IVR as rendered. Each
-node's AMI says which calls it took (``Newchannel`` from the edge).
+The control plane connects to every node's ARI (control/telephony/fleet.py)
+and routes the callers of both: each call row names its node
+(``calls.media_node``), media2's AMI sees no ``QueueCallerJoin`` (the
+app_queue fallback stays unused), and a call on media2 is held, transferred,
+hung up and recorded through the API like any other. Each node's AMI says
+which calls it took (``Newchannel`` from the edge).
 
 The pure parts first (ports, rendering, the supervisor's re-read), then one
 stack of its own with two nodes: the spread, ``kill -9`` of media2 under
@@ -23,6 +24,7 @@ import os
 import re
 import signal
 import time
+import wave
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -49,13 +51,15 @@ from tests.harness.ports import sip_port
 from tests.harness.rtp import RtpEndpoint
 from tests.harness.sipp import Sipp, caller_scenario
 from tests.harness.wait import wait_until
-from tests.test_acd import add_agent, agent_phones
+from tests.test_acd import add_agent, agent_phones, api_post, calls, supervisor_token
+from tests.test_admin_api import http
 from tests.test_calls import TRUNK_IP, caller
 
 QUEUE_DID = "+34910000081"  # a queue nobody takes: callers wait (4 s each)
 IVR_DID = "+34910000082"
 AGENT_DID = "+34910000083"  # a queue with one agent
 AGENT = "1081"
+AGENT2 = "1082"  # only by transfer
 NODE = "media2"
 COMPONENT = "asterisk-media2"
 
@@ -220,6 +224,24 @@ class Fleet:
     def pid(self) -> int:
         return int((self.stack.var_dir / "run" / f"{COMPONENT}.pid").read_text())
 
+    def ari_connected(self, name: str) -> bool:
+        """The control plane's ARI connection to the node is up (the nodes API)."""
+        got, body = http(self.stack, "GET", "/api/v1/nodes")
+        return got == 200 and any(n["name"] == name and n["ari"] for n in body["nodes"])
+
+    def open_calls(self, node: str) -> list[dict[str, Any]]:
+        return [c for c in calls(self.stack) if c["media_node"] == node
+                and c["state"] in ("waiting", "ringing", "answered")]
+
+
+def wait_for_sync(predicate: Any, timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.3)
+    return True
+
 
 def _arrivals(events: list[dict[str, Any]]) -> list[str]:
     """Callers' numbers of the calls that came in from the edge."""
@@ -236,13 +258,19 @@ def fleet() -> Iterator[Fleet]:
         stack.aitcomms("queue", "add", "ventas", "--max-wait", "60")
         stack.aitcomms("did", "add", QUEUE_DID, "--to", "queue:ventas")
         add_agent(stack, AGENT, languages="es")
-        stack.aitcomms("queue", "add", "soporte", "--members", AGENT, "--wrapup", "1")
+        add_agent(stack, AGENT2, languages="es", available=False)
+        stack.aitcomms("queue", "add", "soporte", "--members", f"{AGENT},{AGENT2}",
+                       "--wrapup", "1")
         stack.aitcomms("did", "add", AGENT_DID, "--to", "queue:soporte")
         out = stack.aitcomms("node", "add", NODE, "--local").stdout
         assert f"{COMPONENT} is up; Kamailio reloaded its media nodes" in out, out
         # added after the node: `apply` must reach media2's dialplan too
         stack.aitcomms("did", "add", IVR_DID, "--to", "ivr:welcome")
-        yield Fleet(stack)
+        fleet = Fleet(stack)
+        # the control plane finds the node (its files, every 2 s) and connects to its ARI
+        assert wait_for_sync(lambda: fleet.ari_connected(NODE), 20), http(
+            stack, "GET", "/api/v1/nodes")
+        yield fleet
 
 
 @pytest.mark.stack
@@ -280,6 +308,7 @@ async def test_twenty_calls_spread_over_both_nodes_and_all_connect(fleet: Fleet)
     async with local_ami, node_ami:
         on_local, on_node = local_ami.record("Newchannel"), node_ami.record("Newchannel")
         joined = node_ami.record("QueueCallerJoin")
+        before = {c["id"] for c in calls(stack)}
         rtp = await RtpEndpoint.open(TRUNK_IP)
         try:
             # one SIPp, 20 calls of 4 s, 5 new ones a second: up to ~20 up at once
@@ -296,14 +325,21 @@ async def test_twenty_calls_spread_over_both_nodes_and_all_connect(fleet: Fleet)
                        f"{result.failed} failed")
         assert result.returncode == 0 and result.successful == 20, result.output[-2000:]
         assert local_n + node_n == 20 and local_n > 0 and node_n > 0, (local_n, node_n)
-        # on media2 no Stasis app: every one of its callers was in the app_queue fallback
-        assert await wait_until(lambda: len(joined) == node_n, 3), (len(joined), node_n)
-        assert all(e.get("Queue") == "ventas" for e in joined), joined[:2]
+        # the control plane routed both nodes' callers: each row names its node,
+        # and media2's app_queue fallback took none
+        def per_node() -> dict[str, int]:
+            rows = [c for c in calls(stack) if c["id"] not in before]
+            return {n: sum(1 for c in rows if c["media_node"] == n) for n in ("local", NODE)}
+        assert await wait_until(lambda: per_node() == {"local": local_n, NODE: node_n}, 10), \
+            (per_node(), local_n, node_n)
+        assert joined == [], joined[:2]
 
     # on media2 alone (the stack's own drained): the IVR, its DID added after
     # the node started (the caller hears the prompt, and the IVR ends the
-    # call), and a queue with an agent: app_queue rings the agent's phone
-    # through Kamailio, and the agent takes the call
+    # call), and a queue with an agent: the control plane rings the agent's
+    # phone from media2 (through Kamailio), the agent takes the call, and
+    # the API holds, transfers and hangs it up; its recording is filed from
+    # media2's spool
     stack.aitcomms("node", "drain", "local")
     try:
         async with Ami(fleet.ports.ami, fleet.node_secret()) as node_ami:
@@ -318,20 +354,46 @@ async def test_twenty_calls_spread_over_both_nodes_and_all_connect(fleet: Fleet)
             assert "34600200200" in _arrivals(on_node)
             assert rtp.packets > 40 and rtp.rms() > 300, (rtp.packets, rtp.rms())
 
-            async with agent_phones(stack, AGENT) as phones:
+            token = supervisor_token(stack)
+            async with agent_phones(stack, AGENT, AGENT2) as phones:
                 rtp = await RtpEndpoint.open(TRUNK_IP)
-                call = caller(stack, AGENT_DID, rtp, call_ms=4000, from_user="34600200201")
+                call = caller(stack, AGENT_DID, rtp, call_ms=60000, from_user="34600200201")
                 try:
                     await call.start()
                     bridged = await node_ami.wait_for(
                         lambda: node_ami.bridge_holding(f"PJSIP/agent-{AGENT}-", size=2), 10)
                     assert bridged, "the agent never took the call on media2"
-                    assert (await call.wait(20)).returncode == 0
+                    row = calls(stack)[-1]
+                    assert (row["media_node"], row["agent_extension"], row["state"]) == (
+                        NODE, AGENT, "answered"), row
+                    path = f"/api/v1/calls/{row['id']}"
+                    music = node_ami.record("MusicOnHoldStart")
+                    assert api_post(stack, f"{path}/hold", {}, token)[0] == 202
+                    assert await wait_until(lambda: music, 5), "no music on hold on media2"
+                    assert api_post(stack, f"{path}/unhold", {}, token)[0] == 202
+                    status, body = api_post(stack, f"{path}/transfer", {"to": f"ext:{AGENT2}"},
+                                            token)
+                    assert status == 202, body
+                    assert await node_ami.wait_for(
+                        lambda: node_ami.bridge_holding(f"PJSIP/agent-{AGENT2}-", size=2), 10), \
+                        f"not bridged with {AGENT2} on media2 after the transfer"
                     assert (await phones[AGENT].result(10)).returncode == 0
+                    await asyncio.sleep(1)  # a second of the new agent on the recording
+                    assert api_post(stack, f"{path}/hangup", {}, token)[0] == 202
+                    assert (await call.wait(20)).returncode == 0  # the caller got a BYE
+                    assert (await phones[AGENT2].result(10)).returncode == 0
                 finally:
                     call.kill()
                     rtp.close()
             assert "34600200201" in _arrivals(on_node)
+            done = await wait_until(
+                lambda: (c := next(x for x in calls(stack) if x["id"] == row["id"]))[
+                    "state"] == "completed" and c["recording"] and c, 15)
+            assert done and done["agent_extension"] == AGENT2, done
+            recording = Path(done["recording"])
+            assert recording.parent == stack.settings.recordings_dir, recording
+            with wave.open(str(recording)) as wav:
+                assert wav.getnframes() > wav.getframerate(), "under a second of audio"
     finally:
         stack.aitcomms("node", "drain", "local", "--undo")
 
@@ -403,6 +465,10 @@ async def test_kill_9_of_the_second_node_new_calls_go_to_the_survivor(fleet: Fle
     figures.report(f"media nodes: {NODE} restarted by the supervisor, listening "
                    f"{back - killed:.1f} s after the kill, in service at Kamailio again "
                    f"{active - killed:.1f} s after it")
+    # the control plane reconnects to it and ends, once, the calls the kill took
+    # (rows closed, agents freed); the calls on the other node were never judged
+    assert await wait_until(lambda: fleet.ari_connected(NODE), 15)
+    assert await wait_until(lambda: fleet.open_calls(NODE) == [], 15), fleet.open_calls(NODE)
     line = next(ln for ln in stack.aitcomms("status").stdout.splitlines()
                 if ln.startswith(COMPONENT))
     assert re.search(r"\s1\s+\d\d:\d\d:\d\dZ signal 9 \(SIGKILL\)", line), line
@@ -482,8 +548,6 @@ async def test_drain_then_remove_the_second_node(fleet: Fleet) -> None:
 
 @pytest.mark.stack
 def test_nodes_api_adds_and_removes_a_node_this_box_runs(fleet: Fleet) -> None:
-    from tests.test_admin_api import http
-
     stack = fleet.stack
     for payload, field in (({"name": "media3", "local": "yes"}, "local"),
                            ({"name": "media3", "local": True, "host": "127.0.0.1"}, "host"),

@@ -217,9 +217,8 @@ def _tap(tmp_path: Path, max_streams: int) -> tuple[SpeechTap, FakeAri, EventBus
     bus = EventBus()
     settings = Settings(var_dir=tmp_path, speech_model=tmp_path / "model",
                         speech_max_streams=max_streams)
-    tap = SpeechTap(settings, db, bus, "http://127.0.0.1:1", "u", "p")
-    ari = FakeAri(tap.app_name)
-    tap.ari = ari  # type: ignore[assignment]
+    ari = FakeAri(f"{settings.stasis_app}-speech")
+    tap = SpeechTap(settings, db, bus, ari.fleet())
     return tap, ari, bus
 
 

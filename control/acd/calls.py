@@ -42,6 +42,7 @@ class CallLegs:
     agent_channel: str
     agent_extension: str | None
     customer_id: int | None
+    media_node: str | None = None  # the Asterisk every leg of the call is on
 
 
 @dataclass
@@ -80,10 +81,14 @@ class LiveCall:
     on_leg_failed: Callable[[LiveCall, str, int | None], Awaitable[None]] | None = None
     # the agent's wrap-up after this call, when not its queue's (a campaign's)
     wrapup_s: int | None = None
+    # the media node (Asterisk) the call is on: every leg, bridge and snoop
+    # of it lives there (None: the stack's own, as for calls before nodes)
+    media_node: str | None = None
 
     def legs(self) -> CallLegs:
         return CallLegs(self.id, self.queue, self.direction, self.caller_channel,
-                        self.agent_channel or "", self.agent_extension, self.customer_id)
+                        self.agent_channel or "", self.agent_extension, self.customer_id,
+                        self.media_node)
 
     @property
     def queued(self) -> bool:

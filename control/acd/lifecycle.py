@@ -75,7 +75,8 @@ async def caller_arrives(acd: Router, channel: dict[str, Any], args: list[str]) 
     call = LiveCall(id=call_id, queue=queue_name, caller_channel=chan_id, caller_number=number,
                     language=language, skills=skills, priority=priority,
                     customer_id=customer_id, previous_agent=previous_agent, context=context,
-                    entered=asyncio.get_running_loop().time(), needs=needs)
+                    entered=asyncio.get_running_loop().time(), needs=needs,
+                    media_node=acd.ari.node_of(chan_id))
     entered_at = now()
     call.row = {"id": call_id, "queue": queue_name, "caller_number": number,
                 "customer_id": customer_id, "language": language, "skills": list(skills),
@@ -87,7 +88,7 @@ async def caller_arrives(acd: Router, channel: dict[str, Any], args: list[str]) 
     acd.call_log.call(call_id, caller_channel=chan_id, queue=queue_name, caller_number=number,
                       customer_id=customer_id, language=language, skills=list(skills),
                       priority=priority, entered_at=entered_at,
-                      state=CallState.WAITING.value)
+                      state=CallState.WAITING.value, media_node=call.media_node)
     await acd.notifier.call_queued(call)
     acd.distributor.request()
 
@@ -129,7 +130,8 @@ async def connect(acd: Router, call: LiveCall, agent_channel: str, extension: st
                   record: bool) -> None:
     """Bridge the customer's leg with the agent's, record, and tell: the one
     way every kind of call is put through (inbound, outbound, transfers)."""
-    bridge = await acd.ari.request("POST", "/bridges", type="mixing", name=f"call-{call.id}")
+    bridge = await acd.ari.request("POST", "/bridges", node=acd.ari.node_of(call.caller_channel),
+                                   type="mixing", name=f"call-{call.id}")
     call.bridge_id = bridge["id"]
     await acd.ari.request("POST", f"/bridges/{bridge['id']}/addChannel",
                           channel=f"{call.caller_channel},{agent_channel}")
@@ -226,7 +228,9 @@ async def recording_finished(acd: Router, name: str, late: bool = False) -> None
     the call goes on (a transfer destroys the bridge) is appended to later."""
     if name not in acd.recordings_pending:
         return
-    src = acd.recordings_spool / f"{name}.wav"
+    # in the spool of the node that recorded it
+    spool = acd.ari.spool_of(acd.ari.node_of(name, "recordings")) or acd.recordings_spool
+    src = spool / f"{name}.wav"
     if late and not src.exists():
         acd.recordings_pending.pop(name, None)
         log.warning("call %s: no recording came out of Asterisk", name)

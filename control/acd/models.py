@@ -168,6 +168,8 @@ class Call(Base):
     direction: Mapped[str] = mapped_column(String(8), default="inbound", server_default="inbound")
     # outbound: the callback task this call works (done once the customer answers)
     task_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    # the media node (Asterisk) the call is on; NULL: the stack's own
+    media_node: Mapped[str | None] = mapped_column(String(32), nullable=True)
 
     def as_dict(self) -> dict[str, Any]:
         def iso(d: datetime | None) -> str | None:

@@ -72,7 +72,9 @@ class Dialer:
     async def _click_to_call(self, call_id: str, extension: str, e164: str,
                              customer_id: int | None, task_id: int | None) -> dict[str, Any]:
         r = self.router
-        call, _trunk = await self._prepare(call_id, extension, e164, customer_id, task_id)
+        # the agent's leg on the least busy node; the customer's follows it (originator)
+        call, _trunk = await self._prepare(call_id, extension, e164, customer_id, task_id,
+                                           r.ari.choose_node())
         agent_channel = f"out-{uuid.uuid4().hex[:16]}"
         call.agent_channel = agent_channel
         r.calls.link(agent_channel, call)
@@ -80,7 +82,8 @@ class Dialer:
         name = ((call.context.get("customer") or {}).get("name") or "").replace('"', "")
         try:
             await r.ari.originate(
-                endpoint=f"PJSIP/agent-{extension}", channel_id=agent_channel,
+                node=call.media_node, endpoint=f"PJSIP/agent-{extension}",
+                channel_id=agent_channel,
                 app_args=f"outbound-agent,{call.id}", ring_s=AGENT_RING_S,
                 caller_id=f'"{name}" <{e164}>' if name else e164,
                 variables={"PJSIP_HEADER(add,Call-Info)": "<sip:127.0.0.1>;answer-after=0"})
@@ -99,7 +102,8 @@ class Dialer:
         call_id = r.calls.by_channel.get(chan_id) or new_call_id()
         try:
             e164 = normalise_phone(number, "number")
-            call, trunk = await self._prepare(call_id, extension, e164, None, None)
+            call, trunk = await self._prepare(call_id, extension, e164, None, None,
+                                              r.ari.node_of(chan_id))
         except (InvalidInput, Conflict) as exc:
             log.info("agent %s dialled %r: refused (%s)", extension, number, exc)
             r.calls.unlink(chan_id)
@@ -113,7 +117,8 @@ class Dialer:
     # -- the call flow -----------------------------------------------------------
 
     async def _prepare(self, call_id: str, extension: str, e164: str,
-                       customer_id: int | None, task_id: int | None) -> tuple[LiveCall, str]:
+                       customer_id: int | None, task_id: int | None,
+                       media_node: str | None) -> tuple[LiveCall, str]:
         """Check the agent may call, then the call and its row."""
         r = self.router
         if r.agents.get(extension) is None:
@@ -130,12 +135,13 @@ class Dialer:
                            "finish that call first")
         self._placing.add(extension)
         try:
-            return await self._register(call_id, extension, e164, customer_id, task_id)
+            return await self._register(call_id, extension, e164, customer_id, task_id, media_node)
         finally:
             self._placing.discard(extension)
 
     async def _register(self, call_id: str, extension: str, e164: str,
-                        customer_id: int | None, task_id: int | None) -> tuple[LiveCall, str]:
+                        customer_id: int | None, task_id: int | None,
+                        media_node: str | None) -> tuple[LiveCall, str]:
         r = self.router
         trunk, caller_id = await asyncio.to_thread(self._trunk_and_caller_id)
         if trunk is None:
@@ -158,9 +164,10 @@ class Dialer:
                         row={"id": call_id, **fields, "entered_at": entered_at.isoformat(),
                              "answered_at": None, "ended_at": None, "recording": None},
                         direction="outbound", task_id=task_id, dial_trunk=trunk,
-                        dial_caller_id=caller_id)
+                        dial_caller_id=caller_id, media_node=media_node)
         r.calls.add(call)
-        r.call_log.call(call_id, caller_channel="", entered_at=entered_at, **fields)
+        r.call_log.call(call_id, caller_channel="", entered_at=entered_at,
+                        media_node=media_node, **fields)
         await r.agents.ringing(extension)
         # the customer's file on the agent's screen while the call is placed
         await r.notifier.call_outgoing(call, extension)

@@ -8,6 +8,12 @@ ARI was away is closed as if it had been seen (call row, interaction, agent
 to wrap-up, events); bridges are associated again; leftovers of supervision
 are destroyed; agents shown ringing or on a call that no longer exists are
 free again.
+
+With several media nodes this runs per node, when that node (re)connects,
+and judges only the calls on it (``calls.media_node``): a node that cannot
+be seen from here says nothing about another node's calls. Open calls of
+nodes not reconciled yet are known (their agents stay engaged) but not
+judged until their own node answers.
 """
 
 from __future__ import annotations
@@ -32,17 +38,23 @@ log = logging.getLogger(__name__)
 BRIDGE_NAME = re.compile(r"^(call|listen|whisper|barge)-(.+)$")
 
 
-async def reconcile(acd: Router) -> None:
+def node_of_call(acd: Router, media_node: str | None) -> str:
+    """The node a call is on (calls from before media nodes: the stack's own)."""
+    return media_node or acd.ari.default
+
+
+async def reconcile(acd: Router, node: str) -> None:
     try:
-        channels = {c["id"]: c for c in await acd.ari.request("GET", "/channels")}
-        bridges = await acd.ari.request("GET", "/bridges")
+        channels = {c["id"]: c for c in await acd.ari.request("GET", "/channels", node=node)}
+        bridges = await acd.ari.request("GET", "/bridges", node=node)
     except AriError:
-        log.exception("reconcile: cannot list channels and bridges")
+        log.exception("reconcile: cannot list channels and bridges of %s", node)
         return
     await acd.refresh()
     bridge_of = {chan: b["id"] for b in bridges for chan in b.get("channels", [])}
     for call in list(acd.calls.calls.values()):
-        await _call(acd, call, channels, bridge_of)
+        if node_of_call(acd, call.media_node) == node:
+            await _call(acd, call, channels, bridge_of, node)
     try:
         await acd.call_log.flush()  # rows written before they are read back
         rows = await asyncio.to_thread(acd.store.open_calls)
@@ -62,22 +74,24 @@ async def reconcile(acd: Router) -> None:
             customer_id=row["customer_id"], previous_agent=None, context={},
             entered=loop_now, agent_channel=row["agent_channel"],
             bridge_id=row["bridge_id"], answered=row["state"] == CallState.ANSWERED.value,
-            row=row, direction=row.get("direction") or "inbound", task_id=row.get("task_id"))
+            row=row, direction=row.get("direction") or "inbound", task_id=row.get("task_id"),
+            media_node=row.get("media_node"))
         if row["state"] == CallState.RINGING.value and row["agent_extension"] \
                 and call.direction == "inbound":
             call.ringing_agent = row["agent_extension"]
         if call.answered and row.get("recording"):
             call.recording = call.id
         acd.calls.add(call)
-        await _call(acd, call, channels, bridge_of)
-    await _bridges(acd, channels, bridges)
+        if node_of_call(acd, call.media_node) == node:
+            await _call(acd, call, channels, bridge_of, node)
+    await _bridges(acd, channels, bridges, node)
     await _agents(acd)
-    log.info("reconciled: %d live calls", len(acd.calls.calls))
+    log.info("reconciled %s: %d live calls", node, len(acd.calls.calls))
     acd.distributor.request()
 
 
 async def _call(acd: Router, call: LiveCall, channels: dict[str, dict[str, Any]],
-                bridge_of: dict[str, str]) -> None:
+                bridge_of: dict[str, str], node: str) -> None:
     if call.ended:
         return
     if call.direction == "outbound" and not call.answered:
@@ -121,11 +135,11 @@ async def _call(acd: Router, call: LiveCall, channels: dict[str, dict[str, Any]]
     if call.bridge_id:
         sources.append(f"bridge:{call.bridge_id}")
     await acd.ari.request_quietly("POST", f"/applications/{acd.ari.app}/subscription",
-                                  eventSource=",".join(sources))
+                                  node=node, eventSource=",".join(sources))
 
 
 async def _bridges(acd: Router, channels: dict[str, dict[str, Any]],
-                   bridges: list[dict[str, Any]]) -> None:
+                   bridges: list[dict[str, Any]], node: str) -> None:
     """The ACD's bridges: the supervisors' are associated again (or
     destroyed if their supervisor or snoop is gone), those of calls that
     are over are destroyed, and so are snoops nobody listens to."""
@@ -141,8 +155,8 @@ async def _bridges(acd: Router, channels: dict[str, dict[str, Any]],
         if kind == "call":
             if call is None:  # the call is over: nobody else ends what is left of it
                 for chan in members:
-                    await acd.ari.request_quietly("DELETE", f"/channels/{chan}")
-                await acd.ari.request_quietly("DELETE", f"/bridges/{bridge['id']}")
+                    await acd.ari.request_quietly("DELETE", f"/channels/{chan}", node=node)
+                await acd.ari.request_quietly("DELETE", f"/bridges/{bridge['id']}", node=node)
             continue
         sup = next((m for m in members if m.startswith("sup-")), None)
         snoop = next((m for m in members if m.startswith("snoop-")), None)
@@ -155,11 +169,11 @@ async def _bridges(acd: Router, channels: dict[str, dict[str, Any]],
             continue
         for chan in (snoop, sup):
             if chan:
-                await acd.ari.request_quietly("DELETE", f"/channels/{chan}")
-        await acd.ari.request_quietly("DELETE", f"/bridges/{bridge['id']}")
+                await acd.ari.request_quietly("DELETE", f"/channels/{chan}", node=node)
+        await acd.ari.request_quietly("DELETE", f"/bridges/{bridge['id']}", node=node)
     for chan in channels:
         if chan.startswith("snoop-") and chan not in listened and chan not in acd.snoops:
-            await acd.ari.request_quietly("DELETE", f"/channels/{chan}")
+            await acd.ari.request_quietly("DELETE", f"/channels/{chan}", node=node)
 
 
 async def _agents(acd: Router) -> None:

@@ -46,7 +46,7 @@ from control.acd.queue_book import QueueBook
 from control.acd.recordings_disk import CHECK_EVERY_S, RecordingsDisk
 from control.acd.store import AcdStore
 from control.events.bus import EventBus
-from control.telephony.ari import AriClient
+from control.telephony.fleet import AriFleet
 
 log = logging.getLogger(__name__)
 
@@ -59,7 +59,7 @@ ROSTER_EVERY_S = 30.0  # the whole roster (and calls answered today) at least th
 class Router:
     SNOOP_WHISPER = supervision.SNOOP_WHISPER
 
-    def __init__(self, ari: AriClient, store: AcdStore, bus: EventBus,
+    def __init__(self, ari: AriFleet, store: AcdStore, bus: EventBus,
                  recordings_spool: Path, recordings_dir: Path, crm: CrmLink,
                  outbound_caller_id: str | None = None, outbound_wrapup_s: int = 10) -> None:
         self.ari = ari
@@ -126,8 +126,8 @@ class Router:
     def on_event(self, event: dict[str, Any]) -> None:
         stasis.on_event(self, event)
 
-    async def reconcile(self) -> None:
-        await reconcile.reconcile(self)
+    async def reconcile(self, node: str) -> None:
+        await reconcile.reconcile(self, node)
 
     async def refresh(self, whole: bool = True) -> None:
         """Queues and agents as the database has them now (changes made by the

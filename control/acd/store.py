@@ -328,7 +328,8 @@ class AcdStore:
             calls = s.scalars(select(Call).where(Call.state.in_(OPEN_STATES)))
             return [c.as_dict() | {"caller_channel": c.caller_channel,
                                    "agent_channel": c.agent_channel,
-                                   "bridge_id": c.bridge_id} for c in calls]
+                                   "bridge_id": c.bridge_id,
+                                   "media_node": c.media_node} for c in calls]
 
     def call(self, call_id: str) -> dict[str, Any] | None:
         with self.db.session() as s:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import AsyncIterator, Sequence
+from functools import partial
 from typing import Any
 
 from aiohttp import web
@@ -46,7 +47,7 @@ from control.speech import routes as speech_routes
 from control.speech.tap import SpeechTap
 from control.staffing import routes as staffing_routes
 from control.telephony.ami import AmiClient
-from control.telephony.ari import AriClient
+from control.telephony.fleet import AriFleet, local_nodes
 from control.web import routes as web_routes
 from control.web import security as web_security
 
@@ -112,8 +113,8 @@ def create_app(settings: Settings, *, db: Database | None = None,
     app[DB] = db = db or Database(settings)
     app[BUS] = bus or make_bus(settings.redis_url)
     app[AMI] = AmiClient("127.0.0.1", settings.ports.ami, "aitcomms", secrets["AMI_PASSWORD"])
-    app[ARI] = AriClient(f"http://127.0.0.1:{settings.ports.ari}", "aitcomms",
-                         secrets["ARI_PASSWORD"], settings.stasis_app)
+    # every media node this box runs, the stack's own first (read again every 2 s)
+    app[ARI] = AriFleet(settings.stasis_app, discover=partial(local_nodes, settings))
     app[CRM] = CrmLink(db)  # its outbox: var/crm-outbox.jsonl
 
     def apply_change(author: str, unregister: Sequence[str]) -> object:
@@ -126,8 +127,9 @@ def create_app(settings: Settings, *, db: Database | None = None,
                     outbound_caller_id=settings.outbound_caller_id,
                     outbound_wrapup_s=settings.outbound_wrapup_s)
     # the speech tap: told by the ACD's hooks, never in a call's way
-    speech = SpeechTap(settings, db, app[BUS], f"http://127.0.0.1:{settings.ports.ari}",
-                       "aitcomms", secrets["ARI_PASSWORD"])
+    speech = SpeechTap(settings, db, app[BUS],
+                       AriFleet(f"{settings.stasis_app}-speech",
+                                discover=partial(local_nodes, settings)))
     router.on_connected.append(speech.call_connected)
     router.on_ended.append(speech.call_ended)
     app.cleanup_ctx.append(_bus)

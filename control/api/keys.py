@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     from control.events.bus import EventBus
     from control.settings import Settings
     from control.telephony.ami import AmiClient
-    from control.telephony.ari import AriClient
+    from control.telephony.fleet import AriFleet
 
 # pushes a stored data change (agents, queues, trunks, DIDs) into the running
 # stack as `author`, dropping the registrations of the SIP users in `unregister`
@@ -31,7 +31,7 @@ SETTINGS: web.AppKey[Settings] = web.AppKey("settings")
 DB: web.AppKey[Database] = web.AppKey("db")
 BUS: web.AppKey[EventBus] = web.AppKey("bus")
 AMI: web.AppKey[AmiClient] = web.AppKey("ami")
-ARI: web.AppKey[AriClient] = web.AppKey("ari")
+ARI: web.AppKey[AriFleet] = web.AppKey("ari")
 CRM: web.AppKey[CrmLink] = web.AppKey("crm")
 ACD_STORE: web.AppKey[AcdStore] = web.AppKey("acd_store")
 ROUTER: web.AppKey[Router] = web.AppKey("router")

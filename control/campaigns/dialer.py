@@ -338,14 +338,16 @@ class CampaignDialer:
                         dial_caller_id=caller_id,
                         row={"id": call_id, **fields, "entered_at": entered_at.isoformat(),
                              "answered_at": None, "ended_at": None, "recording": None},
-                        on_leg_failed=self._leg_failed, wrapup_s=int(settings["wrapup_s"]))
+                        on_leg_failed=self._leg_failed, wrapup_s=int(settings["wrapup_s"]),
+                        media_node=acd.ari.choose_node())  # its agent's leg follows it
         line = Line(call=call, campaign_id=cid, entry_id=entry["id"], phone=entry["phone"],
                     lead=lead, reserved=reserved, started=loop_now, dialled_at=entered_at)
         if reserved:
             call.ringing_agent = reserved  # held for this call (a callback, a preview)
         self.lines[call_id] = line
         acd.calls.add(call)
-        acd.call_log.call(call_id, caller_channel=channel, entered_at=entered_at, **fields)
+        acd.call_log.call(call_id, caller_channel=channel, entered_at=entered_at,
+                          media_node=call.media_node, **fields)
         if reserved:
             await acd.agents.ringing(reserved)
         await self._publish("campaign.dialing", cid, {"call_id": call_id,
@@ -358,6 +360,7 @@ class CampaignDialer:
                          trunk: str | None, caller_id: str) -> None:
         try:
             await self.acd.ari.originate(
+                node=call.media_node,
                 endpoint=f"PJSIP/{line.phone}@trunk-{trunk}", channel_id=call.caller_channel,
                 app_args=f"campaign-customer,{call.id}",
                 ring_s=max(rules.MIN_RING_S, int(settings["ring_s"])), caller_id=caller_id,

@@ -4,9 +4,10 @@ admins. The same service functions as ``aitcomms node``
 re-reads its list (``dispatcher.reload``).
 
 - ``GET /api/v1/nodes`` → ``{nodes: [{id, name, address, port, uri, weight,
-  state, created_at, kamailio: {flags, up, calls} | null}]}`` (``kamailio``:
-  what the running edge sees of the node; null when it is not running or
-  does not list it)
+  state, created_at, kamailio: {flags, up, calls} | null, ari: bool | null}]}``
+  (``kamailio``: what the running edge sees of the node; null when it is
+  not running or does not list it. ``ari``: this control plane's ARI
+  connection to it is up; null: it does not connect to that node)
 - ``POST /api/v1/nodes`` ``{name, host, port?, weight?}`` → 201 ``{node}``;
   ``{name, local: true, weight?}``: a node this box runs (another Asterisk,
   ``asterisk-<name>`` under the supervisor, its ports from its slot), 201
@@ -26,7 +27,7 @@ from typing import Any
 from aiohttp import web
 
 from control.api.http import Body, database, error, json_response, read_json
-from control.api.keys import SETTINGS
+from control.api.keys import ARI, SETTINGS
 from control.auth.middleware import PRINCIPAL, require_role
 from control.auth.models import Role
 from control.errors import InvalidInput
@@ -66,13 +67,15 @@ async def _reloaded(request: web.Request, response: web.Response) -> web.Respons
 
 @require_role(Role.ADMIN)
 async def list_nodes(request: web.Request) -> web.Response:
-    db, stack = database(request), Stack(request.app[SETTINGS])
+    db, stack, ari = database(request), Stack(request.app[SETTINGS]), request.app[ARI]
 
     def run() -> list[dict[str, Any]]:
         with db.session() as session:
             rows = [n.as_dict() for n in nodes.list_nodes(session)]
         runtime = stack.media_nodes_runtime()
-        return [{**n, "kamailio": _runtime(runtime, str(n["uri"]))} for n in rows]
+        return [{**n, "kamailio": _runtime(runtime, str(n["uri"])),
+                 "ari": ari.connected_to(str(n["name"])) if n["name"] in ari.nodes() else None}
+                for n in rows]
 
     return json_response({"nodes": await asyncio.to_thread(run)})
 

@@ -47,7 +47,8 @@ from control.settings import Settings
 from control.speech import analysis, audiosocket
 from control.speech import store as speech_store
 from control.speech.recognizer import Recognizers
-from control.telephony.ari import AriClient, AriError
+from control.telephony.ari import AriError
+from control.telephony.fleet import AriFleet
 
 log = logging.getLogger(__name__)
 
@@ -83,13 +84,12 @@ class CallTap:
 
 
 class SpeechTap:
-    def __init__(self, settings: Settings, db: Database, bus: EventBus, ari_url: str,
-                 ari_user: str, ari_password: str) -> None:
+    def __init__(self, settings: Settings, db: Database, bus: EventBus, ari: AriFleet) -> None:
         self.settings = settings
         self.db = db
         self.bus = bus
-        self.app_name = f"{settings.stasis_app}-speech"
-        self.ari = AriClient(ari_url, ari_user, ari_password, self.app_name)
+        self.app_name = ari.app  # its own app: the ACD's events are not its business
+        self.ari = ari
         self.ari.handlers.append(self._on_ari_event)
         self.ari.on_connect.append(self._sweep)
         self.recognizers = (Recognizers(settings.speech_model) if settings.speech_model
@@ -191,19 +191,22 @@ class SpeechTap:
                   f"speech-media-{tag}")
         tap.legs.append(leg)
         self.legs[leg.leg_id] = leg
+        node = tap.call.media_node  # every leg of a call is on its node
         await self.ari.request(
-            "POST", "/channels/externalMedia", app=self.app_name, channelId=leg.media_id,
+            "POST", "/channels/externalMedia", node=node, app=self.app_name,
+            channelId=leg.media_id,
             external_host=f"127.0.0.1:{self.settings.ports.audiosocket}",
             encapsulation="audiosocket", transport="tcp", format="slin", data=leg.leg_id)
         entered = asyncio.get_running_loop().create_future()
         self._entered[leg.snoop_id] = entered
         try:
-            await self.ari.request("POST", f"/channels/{channel}/snoop", app=self.app_name,
+            await self.ari.request("POST", f"/channels/{channel}/snoop", node=node,
+                                   app=self.app_name,
                                    appArgs="speech", snoopId=leg.snoop_id, spy="in")
             await asyncio.wait_for(entered, SNOOP_BOUND_S)
         finally:
             self._entered.pop(leg.snoop_id, None)
-        bridge = await self.ari.request("POST", "/bridges", type="mixing",
+        bridge = await self.ari.request("POST", "/bridges", node=node, type="mixing",
                                         name=f"speech-{tap.call.call_id}-{speaker}")
         leg.bridge_id = bridge["id"]
         await self.ari.request("POST", f"/bridges/{bridge['id']}/addChannel",
@@ -216,15 +219,15 @@ class SpeechTap:
             if leg.bridge_id:
                 await self.ari.request_quietly("DELETE", f"/bridges/{leg.bridge_id}")
 
-    async def _sweep(self) -> None:
-        """After a (re)connect: taps this process no longer knows (it was
-        restarted mid-call) are taken down; Asterisk would keep them."""
+    async def _sweep(self, node: str) -> None:
+        """After a node (re)connects: taps this process no longer knows (it
+        was restarted mid-call) are taken down; Asterisk would keep them."""
         known = {name for tap in self.taps.values() for leg in tap.legs
                  for name in (leg.snoop_id, leg.media_id, leg.bridge_id)}
-        for channel in await self.ari.request_quietly("GET", "/channels") or []:
+        for channel in await self.ari.request_quietly("GET", "/channels", node=node) or []:
             if channel["id"].startswith("speech-") and channel["id"] not in known:
                 await self.ari.request_quietly("DELETE", f"/channels/{channel['id']}")
-        for bridge in await self.ari.request_quietly("GET", "/bridges") or []:
+        for bridge in await self.ari.request_quietly("GET", "/bridges", node=node) or []:
             if str(bridge.get("name", "")).startswith("speech-") and bridge["id"] not in known:
                 await self.ari.request_quietly("DELETE", f"/bridges/{bridge['id']}")
 

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from typing import Any
 
 from control.telephony.ari import AriError
+from control.telephony.fleet import AriFleet
 
 
 class FakeAri:
@@ -25,6 +26,16 @@ class FakeAri:
         self.trouble: dict[str, BaseException | asyncio.Event] = {}
         self._ids = itertools.count(1)
         self.changed = asyncio.Event()
+
+    def start(self) -> None:
+        pass
+
+    async def close(self) -> None:
+        pass
+
+    def fleet(self) -> AriFleet:
+        """This fake as the one node of a fleet (what the ACD talks to)."""
+        return AriFleet.of(self, self.app)
 
     async def request(self, method: str, path: str, **params: Any) -> Any:
         for fragment, what in self.trouble.items():
