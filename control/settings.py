@@ -166,6 +166,12 @@ class Settings:
     database_url_env: str | None = None
     redis_url: str | None = None
     stasis_app: str = "aitcomms"
+    # Several control planes (control/ha): this one's name, and the URL the
+    # others forward the ACD's requests to while it holds the routing lease
+    # (default: its own port on loopback, i.e. all on one host). Unset, or
+    # without Redis: this control plane routes alone, as in the default box.
+    control_plane: str | None = None
+    control_plane_url: str | None = None
     recordings_dir: Path = PROJECT_ROOT / "recordings"
     # outbound calls: the number customers see (None: the first DID) and the
     # agent's wrap-up after one (inbound calls take their queue's)
@@ -204,6 +210,8 @@ class Settings:
             sip_domain=os.environ.get("AITCOMMS_SIP_DOMAIN", "aitcomms.local"),
             database_url_env=os.environ.get("DATABASE_URL") or None,
             redis_url=os.environ.get("REDIS_URL") or None,
+            control_plane=os.environ.get("AITCOMMS_CONTROL_PLANE") or None,
+            control_plane_url=os.environ.get("AITCOMMS_CONTROL_PLANE_URL") or None,
             outbound_caller_id=os.environ.get("AITCOMMS_OUTBOUND_CALLER_ID") or None,
             outbound_wrapup_s=_env_int("AITCOMMS_OUTBOUND_WRAPUP_S", 10),
             recordings_purge_every_s=_env_int("AITCOMMS_RECORDINGS_PURGE_EVERY_S", 3600),

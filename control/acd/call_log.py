@@ -24,6 +24,7 @@ from typing import Any
 
 from control.acd.customers import CrmLink, is_transient
 from control.acd.store import now
+from control.ha.fence import Fenced
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +42,8 @@ class CallLog:
         self._idle.set()
         # told of every agent write that reached the database (agent_states)
         self.on_written: list[Callable[[list[dict[str, Any]]], None]] = []
+        # a write refused by the routing lease's fence (control.ha): stop routing
+        self.on_fenced: list[Callable[[Exception], None]] = []
 
     # -- what the ACD writes ------------------------------------------------------
 
@@ -134,6 +137,11 @@ class CallLog:
             return
         try:
             await asyncio.to_thread(self.crm.apply_now, batch)
+        except Fenced as exc:  # another control plane routes now: not one write more
+            log.critical("call log: %s; %d write(s) dropped", exc, len(batch))
+            for fenced in self.on_fenced:
+                fenced(exc)
+            return
         except Exception as exc:
             if is_transient(exc):
                 log.warning("database away: %d write(s) kept in the outbox (%s)",

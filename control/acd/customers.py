@@ -19,6 +19,7 @@ import json
 import logging
 import os
 import threading
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -77,6 +78,9 @@ class CrmLink:
         self._task: asyncio.Task[None] | None = None
         # writes wait in the outbox: later ones queue behind them (call_log)
         self.deferring = self.outbox.exists()
+        # several control planes: the routing lease's check, first in each write
+        # transaction (control.ha.fence; raises Fenced when another holds it)
+        self.fence: Callable[[Session], None] | None = None
 
     async def lookup(self, number: str) -> tuple[int | None, str | None, bool, dict[str, Any]]:
         """(customer id, previous agent, VIP, screen-pop context) for a caller ID."""
@@ -175,6 +179,8 @@ class CrmLink:
     def apply_now(self, entries: list[dict[str, Any]]) -> None:
         """Write these in one transaction (raises if the database refuses)."""
         with self.db.session() as s:
+            if self.fence is not None:
+                self.fence(s)
             for entry in coalesce(entries):
                 self.apply(s, entry)
 

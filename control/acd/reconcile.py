@@ -21,12 +21,14 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from control.acd import distribution, lifecycle, supervision
 from control.acd.calls import LiveCall, Supervision
 from control.acd.customers import is_transient
 from control.acd.models import AgentStatus, CallState
+from control.acd.store import now
 from control.telephony.ari import AriError
 
 if TYPE_CHECKING:
@@ -63,16 +65,22 @@ async def reconcile(acd: Router, node: str) -> None:
             raise
         log.warning("reconcile: database away, calls only it knows wait (%s)", exc)
         rows = []
-    loop_now = asyncio.get_running_loop().time()
+    loop_now, wall_now = asyncio.get_running_loop().time(), now()
     for row in rows:
         if row["id"] in acd.calls.calls:
             continue
+        # waiting as long as it has: callers taken over keep their order
+        waited = 0.0
+        if row.get("entered_at"):
+            entered_at = datetime.fromisoformat(row["entered_at"])
+            waited = (wall_now - (entered_at if entered_at.tzinfo
+                                  else entered_at.replace(tzinfo=UTC))).total_seconds()
         call = LiveCall(
             id=row["id"], queue=row["queue"], caller_channel=row["caller_channel"],
             caller_number=row["caller_number"], language=row["language"],
             skills=tuple(row["skills"]), priority=row["priority"],
             customer_id=row["customer_id"], previous_agent=None, context={},
-            entered=loop_now, agent_channel=row["agent_channel"],
+            entered=loop_now - max(0.0, waited), agent_channel=row["agent_channel"],
             bridge_id=row["bridge_id"], answered=row["state"] == CallState.ANSWERED.value,
             row=row, direction=row.get("direction") or "inbound", task_id=row.get("task_id"),
             media_node=row.get("media_node"))

@@ -26,7 +26,7 @@ from control.acd.customers import CrmLink
 from control.acd.router import Router
 from control.acd.store import AcdStore
 from control.api import openapi
-from control.api.keys import AMI, APPLY, ARI, BUS, CRM, DB, ROUTER, SETTINGS, Apply
+from control.api.keys import AMI, APPLY, ARI, BUS, CRM, DB, LEADERSHIP, ROUTER, SETTINGS, Apply
 from control.auth import routes as auth_routes
 from control.auth import user_routes
 from control.campaigns import http as campaign_routes
@@ -34,6 +34,9 @@ from control.crm import routes as crm_routes
 from control.db import Database
 from control.events import websocket as events_websocket
 from control.events.bus import EventBus, make_bus
+from control.ha import forward
+from control.ha.leadership import Leadership
+from control.ha.lease import RoutingLease
 from control.onboarding import routes as onboarding_routes
 from control.provisioning import node_routes, trunk_routes
 from control.provisioning import routes as dialplan_routes
@@ -62,13 +65,15 @@ async def health(request: web.Request) -> web.Response:
     except Exception as exc:  # report, never raise: health must answer
         log.warning("database ping failed: %s", exc)
         db_ok = False
+    # a control plane that does not route (control/ha) connects to no ARI
+    following = not app[LEADERSHIP].leading.is_set() and not app[LEADERSHIP].alone
     checks: dict[str, Any] = {
         "ami": "up" if app[AMI].connected else "down",
-        "ari": "up" if app[ARI].connected else "down",
+        "ari": "up" if app[ARI].connected else "following" if following else "down",
         "database": "up" if db_ok else "down",
         "event_bus": "up" if app[BUS].healthy else "down",
     }
-    ok = all(v == "up" for v in checks.values())
+    ok = all(v in ("up", "following") for v in checks.values())
     return web.json_response({"status": "ok" if ok else "degraded", **checks},
                              status=200 if ok else 503)
 
@@ -76,6 +81,12 @@ async def health(request: web.Request) -> web.Response:
 def _ping_db(db: Database) -> None:
     with db.engine.connect() as conn:
         conn.execute(text("SELECT 1"))
+
+
+async def _leadership(app: web.Application) -> AsyncIterator[None]:
+    app[LEADERSHIP].start()  # after every context gave what it runs when routing
+    yield
+    await app[LEADERSHIP].close()
 
 
 async def _bus(app: web.Application) -> AsyncIterator[None]:
@@ -86,11 +97,14 @@ async def _bus(app: web.Application) -> AsyncIterator[None]:
 
 def _acd(telephony: bool) -> Any:
     async def context(app: web.Application) -> AsyncIterator[None]:
-        app[CRM].start()  # replays CRM writes deferred while the database was away
-        app[ROUTER].start()
+        async def route() -> None:
+            app[CRM].start()  # replays CRM writes deferred while the database was away
+            app[ROUTER].start()
+            if telephony:
+                app[ARI].start()
         if telephony:
             app[AMI].start()
-            app[ARI].start()
+        await app[LEADERSHIP].lead(route)  # now, or once this one holds the routing lease
         yield
         if telephony:
             app[AMI].close()
@@ -130,6 +144,13 @@ def create_app(settings: Settings, *, db: Database | None = None,
     speech = SpeechTap(settings, db, app[BUS],
                        AriFleet(f"{settings.stasis_app}-speech",
                                 discover=partial(local_nodes, settings)))
+    # several control planes: the lease says which one routes (control/ha)
+    lease = (RoutingLease(settings.redis_url, settings.control_plane,
+                          settings.control_plane_url or settings.control_url)
+             if telephony and settings.control_plane and settings.redis_url else None)
+    app[LEADERSHIP] = Leadership(lease, db, app[CRM])
+    router.call_log.on_fenced.append(lambda exc: app[LEADERSHIP].stop(str(exc)))
+    forward.install(app, app[LEADERSHIP], settings.control_plane or "")
     router.on_connected.append(speech.call_connected)
     router.on_ended.append(speech.call_ended)
     app.cleanup_ctx.append(_bus)
@@ -158,6 +179,7 @@ def create_app(settings: Settings, *, db: Database | None = None,
         app.cleanup_ctx.append(recordings_retention.job(
             db, settings.recordings_dir, settings.recordings_purge_every_s))
         app.cleanup_ctx.append(speech.context)
+    app.cleanup_ctx.append(_leadership)
     return app
 
 

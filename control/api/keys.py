@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from control.campaigns.dialer import CampaignDialer
     from control.db import Database
     from control.events.bus import EventBus
+    from control.ha.leadership import Leadership
     from control.settings import Settings
     from control.telephony.ami import AmiClient
     from control.telephony.fleet import AriFleet
@@ -33,6 +34,7 @@ BUS: web.AppKey[EventBus] = web.AppKey("bus")
 AMI: web.AppKey[AmiClient] = web.AppKey("ami")
 ARI: web.AppKey[AriFleet] = web.AppKey("ari")
 CRM: web.AppKey[CrmLink] = web.AppKey("crm")
+LEADERSHIP: web.AppKey[Leadership] = web.AppKey("leadership")
 ACD_STORE: web.AppKey[AcdStore] = web.AppKey("acd_store")
 ROUTER: web.AppKey[Router] = web.AppKey("router")
 APPLY: web.AppKey[Apply] = web.AppKey("apply_data_change")

@@ -21,7 +21,7 @@ from aiohttp import web
 
 from control.acd.router import Router
 from control.api.http import Body, database, json_response, path_int, read_json
-from control.api.keys import BUS, CAMPAIGNS, DB, SETTINGS
+from control.api.keys import BUS, CAMPAIGNS, DB, LEADERSHIP, SETTINGS
 from control.auth.audit import Actor
 from control.auth.middleware import PRINCIPAL, require_role
 from control.campaigns import services
@@ -250,8 +250,10 @@ def setup_routes(app: web.Application, router: Router, dialing: bool = True) -> 
     r.add_post("/api/v1/campaign-calls/{call_id}/disposition", dispose)
 
     async def context(_app: web.Application) -> AsyncIterator[None]:
-        if dialing:
+        async def dial() -> None:
             dialer.start()
+        if dialing:  # the routing control plane dials (control/ha)
+            await app[LEADERSHIP].lead(dial)
         yield
         with contextlib.suppress(Exception):
             await dialer.close()

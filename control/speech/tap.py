@@ -41,6 +41,7 @@ from typing import Any
 from aiohttp import web
 
 from control.acd.calls import CallLegs
+from control.api.keys import LEADERSHIP
 from control.db import Database
 from control.events.bus import EventBus
 from control.settings import Settings
@@ -108,9 +109,11 @@ class SpeechTap:
         process and the speech app's ARI connection."""
         self._server = await asyncio.start_server(
             self._audiosocket, "127.0.0.1", self.settings.ports.audiosocket)
-        if self.recognizers:
-            self.recognizers.start()
-        self.ari.start()
+        async def listen() -> None:
+            if self.recognizers:
+                self.recognizers.start()
+            self.ari.start()
+        await app[LEADERSHIP].lead(listen)  # the routing control plane taps calls
         yield
         await self.ari.close()
         self._server.close()

@@ -13,7 +13,7 @@ from aiohttp import web
 
 from control.acd.models import AgentStatus
 from control.api.http import database, json_response, query_int, read_json
-from control.api.keys import BUS, DB, ROUTER
+from control.api.keys import BUS, DB, LEADERSHIP, ROUTER
 from control.auth.middleware import PRINCIPAL, require_role
 from control.auth.models import Role
 from control.errors import InvalidInput
@@ -79,7 +79,9 @@ async def alerts(request: web.Request) -> web.Response:
 
 
 async def _watch(app: web.Application) -> AsyncIterator[None]:
-    app[ALERTS].start()
+    async def watch() -> None:
+        app[ALERTS].start()
+    await app[LEADERSHIP].lead(watch)  # alerts come from the routing control plane
     yield
     await app[ALERTS].close()
 
