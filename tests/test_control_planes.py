@@ -264,10 +264,16 @@ async def test_kill_9_of_the_routing_control_plane_the_survivor_takes_over(
         survivor = b.http if taken["name"] == "b" else stack.port("http")
         assert await wait_until(lambda: _health(survivor).get("ari") == "up", 20)
         took_over = time.monotonic() - killed
+        # its view rebuilt from the nodes and the rows (reconcile): all 15 calls live,
+        # as b's API shows them whichever of the two routes now
+        assert await wait_until(lambda: len((http_on(stack, b.http, "GET", "/api/v1/calls/live")
+                                             [1] or {}).get("calls", [])) == 15, 10)
+        rebuilt = time.monotonic() - killed
         figures.report(f"control planes: routing control plane killed (SIGKILL) with 5 "
                        f"calls up and 10 waiting: {taken['name']} took the lease "
-                       f"(token {token_a} -> {taken['token']}) and its ARI, "
-                       f"{took_over:.1f} s after the kill")
+                       f"(token {token_a} -> {taken['token']}) and its ARI "
+                       f"{took_over:.1f} s after the kill, every call live there "
+                       f"{rebuilt:.1f} s after it")
         assert _fence_token(stack) == taken["token"]  # raised before it routed
 
         # the talking calls are still up, and controlled through the survivor
@@ -364,3 +370,66 @@ def _fence_token(stack: StackUnderTest) -> int | None:
         return fence.current(db)
     finally:
         db.dispose()
+
+
+@pytest.mark.stack
+async def test_two_media_nodes_two_control_planes_twenty_calls_reach_agents(
+        planes: tuple[StackUnderTest, SecondControlPlane]) -> None:
+    """Must-shows 1 and 5 together: whichever control plane routes, the calls
+    of both media nodes reach agents; a websocket on the other one hears them."""
+    import aiohttp
+
+    from control.events import websocket as events_websocket
+    from tests.test_events import socket
+
+    stack, b = planes
+    holder = await wait_until(lambda: _holder(stack), 20)
+    assert holder, "nobody routes"
+    leader = b.http if holder["name"] == "b" else stack.port("http")
+    follower = stack.port("http") if leader == b.http else b.http
+    # the follower is up (the supervisor restarted a killed "a" as one)
+    assert await wait_until(lambda: _health(follower).get("ari") == "following", 40), \
+        _health(follower)
+    out = stack.aitcomms("node", "add", "media2", "--local").stdout
+    assert "asterisk-media2 is up" in out, out
+    assert await wait_until(lambda: any(
+        n["name"] == "media2" and n["ari"]
+        for n in http_on(stack, leader, "GET", "/api/v1/nodes")[1]["nodes"]), 20)
+    before = {c["id"] for c in calls(stack)}
+    token = supervisor_token(stack)
+    extensions = [*AGENTS, SPARE]
+    for ext in extensions:  # the spare takes calls now too
+        stack.aitcomms("agent", "status", ext, "available")
+    async with aiohttp.ClientSession() as session, \
+            socket(session, f"http://127.0.0.1:{follower}{events_websocket.PATH}",
+                   token) as ws, \
+            agent_phones(stack, *extensions, calls=6, timeout_s=120):
+        rtp = await RtpEndpoint.open(TRUNK_IP)
+        try:
+            # callers stay 3 s from their answer: only a prompt agent is reached
+            sipp = Sipp(caller_scenario(3000), stack.sip_target, local_ip=TRUNK_IP,
+                        local_port=sip_port(TRUNK_IP), service=DID, calls=20, rate=2,
+                        keys={"caller": "34600910910", "rtp_port": rtp.port}, timeout_s=90)
+            result = await sipp.run(120)
+        finally:
+            rtp.close()
+        assert result.returncode == 0 and result.successful == 20, result.output[-2000:]
+        new = await wait_until(lambda: (rows := [c for c in calls(stack)
+                                                 if c["id"] not in before])
+                               and all(r["state"] == "completed" for r in rows)
+                               and len(rows) == 20 and rows, 20)
+        assert new, [(c["state"], c["agent_extension"]) for c in calls(stack)
+                     if c["id"] not in before]
+        per_node = {n: sum(1 for r in new if r["media_node"] == n) for n in ("local", "media2")}
+        figures.report(f"control planes: 20 calls over 2 media nodes routed by {holder['name']} "
+                       f"-> {per_node}; all 20 reached an agent")
+        assert all(r["agent_extension"] and r["answered_at"] for r in new), new
+        assert per_node["local"] > 0 and per_node["media2"] > 0, per_node
+        # the follower's websocket heard every answer the leader routed
+        answered = await wait_until(
+            lambda: {m["data"].get("call_id") for m in ws.of("call.answered")}
+            >= {r["id"] for r in new}, 10)
+        assert answered, len(ws.of("call.answered"))
+    # the node goes, so the module's stack stops as it started
+    assert await wait_until(lambda: "has" not in stack.aitcomms(
+        "node", "remove", "media2", check=False).stderr, 20)
