@@ -41,3 +41,26 @@ def test_compose_asterisks_run_the_configs_the_control_plane_renders(
     assert node["profiles"] == ["nodes"] and "profiles" not in own
     assert node["image"] == own["image"] and node["volumes"] == own["volumes"]
     assert node["restart"] == own["restart"] == "unless-stopped"
+
+
+def test_compose_control_plane_replica_follows_the_same_data_on_its_own_ports(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+    services = compose["services"]
+    control, replica = services["control"], services["control-b"]
+    assert replica["profiles"] == ["replicas"] and "profiles" not in control
+    assert replica["image"] == control["image"] and replica["volumes"] == control["volumes"]
+    env_a, env_b = control["environment"], replica["environment"]
+    # the same data, another name, other ports
+    for key in ("DATABASE_URL", "REDIS_URL", "AITCOMMS_VAR", "AITCOMMS_INSTANCE"):
+        assert env_a[key] == env_b[key], key
+    assert (env_a["AITCOMMS_CONTROL_PLANE"], env_b["AITCOMMS_CONTROL_PLANE"]) == ("a", "b")
+    settings: dict[str, Settings] = {}
+    for name, env in (("a", env_a), ("b", env_b)):
+        for key, value in env.items():
+            monkeypatch.setenv(key, str(value))
+        settings[name] = Settings.from_env()
+        assert settings[name].control_plane == name and settings[name].redis_url
+    a, b = settings["a"].ports, settings["b"].ports
+    assert {a.http, a.fastagi, a.audiosocket}.isdisjoint({b.http, b.fastagi, b.audiosocket})
+    assert str(b.http) in replica["healthcheck"]["test"][-1]

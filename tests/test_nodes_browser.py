@@ -61,10 +61,12 @@ async def test_admin_adds_drains_and_removes_a_media_node_in_the_browser(
     # the stack's own Asterisk, as the database and the running edge have it
     assert steps["local"]["cells"][:4] == ["local", local, "1", "active"], steps["local"]
     assert steps["local"]["cells"][4].startswith("answers (AP)"), steps["local"]
+    assert steps["local"]["cells"][5] == "connected", steps["local"]  # the router's ARI
     # added, then probed up by Kamailio's OPTIONS (the stand-in counted them)
     assert steps["created"]["result"] == "ok" and node.uri in steps["created"]["text"]
     assert steps["probed"]["cells"][:4] == ["media2", node.uri, "2", "active"]
     assert steps["probed"]["cells"][4].startswith("answers (AP)"), steps["probed"]
+    assert steps["probed"]["cells"][5] == "not driven", steps["probed"]  # run elsewhere
     assert pinged > 0
     # a drain disables it in Kamailio (DX), kept in the database; then undone
     assert steps["drained"]["result"] == "ok", steps["drained"]
