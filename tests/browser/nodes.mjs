@@ -29,7 +29,7 @@ try {
   await p.goto(`${env.BASE_URL}/admin`);
   const tid = (id) => p.locator(`[data-testid="${id}"]`);
   const row = (name) => tid('admin-nodes').locator(`tr[data-key="${name}"]`);
-  const cells = (name) => row(name).locator('td').evaluateAll((tds) => tds.slice(0, 5).map((td) => td.textContent));
+  const cells = (name) => row(name).locator('td').evaluateAll((tds) => tds.slice(0, 6).map((td) => td.textContent));
   const message = async () => {
     await tid('nodes-message').and(p.locator('[data-result]')).waitFor({ timeout: 20000 });
     return { text: await tid('nodes-message').textContent(), result: await tid('nodes-message').getAttribute('data-result') };
