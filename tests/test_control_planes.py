@@ -433,3 +433,46 @@ async def test_two_media_nodes_two_control_planes_twenty_calls_reach_agents(
     # the node goes, so the module's stack stops as it started
     assert await wait_until(lambda: "has" not in stack.aitcomms(
         "node", "remove", "media2", check=False).stderr, 20)
+
+
+async def test_only_the_holder_runs_what_routes_and_a_follower_takes_over_a_release(
+        tmp_path: Path) -> None:
+    from control.acd.customers import CrmLink
+    from control.ha.leadership import Leadership
+
+    await _redis_or_skip()
+    db = sqlite_database(tmp_path)
+    ran: list[str] = []
+    planes = []
+    try:
+        for name in ("a", "b"):
+            lease = RoutingLease(REDIS, name, f"http://{name}", ttl_s=0.6, renew_s=0.1)
+            plane = Leadership(lease, db, CrmLink(db))
+
+            async def route(name: str = name) -> None:
+                ran.append(name)
+            await plane.lead(route)
+            assert name not in ran  # not yet: only once it holds the lease
+            plane.start()
+            planes.append(plane)
+            if name == "a":
+                await asyncio.wait_for(plane.leading.wait(), 5)
+        a, b = planes
+        await asyncio.sleep(0.5)
+        assert ran == ["a"] and not b.leading.is_set()
+        assert a.crm.fence is not None and fence.current(db) == a.lease.token  # type: ignore[union-attr]
+        await a.close()  # a stops (and lets the lease go): b routes
+        await asyncio.wait_for(b.leading.wait(), 5)
+        assert ran == ["a", "b"] and fence.current(db) == b.lease.token  # type: ignore[union-attr]
+        # alone (no lease): it routes at once
+        alone = Leadership(None, db, CrmLink(db))
+
+        async def solo() -> None:
+            ran.append("alone")
+        await alone.lead(solo)
+        alone.start()
+        assert ran[-1] == "alone" and alone.leading.is_set()
+    finally:
+        for plane in planes:
+            await plane.close()
+        db.dispose()
