@@ -48,9 +48,9 @@ before anything starts; a phase that cannot run (media2 not added, not back
 after the kill) is reported as such and the other figures are still printed.
 The machine is shared: the figures are for reading, nothing is asserted.
 
-Usage: .venv/bin/python -m bench.scale [--quick] [--rates 10,20,40,60,80]
-       [--step-s 8] [--max-concurrent 200] [--ramp-rate 20]
-       [--failover-rate 4]
+Usage: .venv/bin/python -m bench.scale [--quick] [--rates 10,20,40,50,60,70,80,100]
+       [--step-s 8] [--max-concurrent 500] [--ramp-rate 25] [--failover-rate 4]
+(about 6 minutes; --quick about 2).
 The stack's folder (logs, SIPp files, every call's timestamps) is kept and
 printed.
 """
@@ -728,8 +728,44 @@ def report(args: argparse.Namespace, steps: dict[str, list[FleetStep]],
               f"{fo.a_failed_other}")
 
     print("\n4. failover of the control plane (must-show 3): not built (issue 11 step 5)")
+    summary(args, steps, ramps, fo)
     for note in notes:
         print(f"note: {note}")
+
+
+def summary(args: argparse.Namespace, steps: dict[str, list[FleetStep]],
+            ramps: dict[str, Ramp], fo: Failover | None) -> None:
+    """The four answers side by side."""
+    cells: dict[str, list[str]] = {"calls/s ceiling (carried)": [],
+                                   "concurrent calls held, 0 failures": []}
+    for config in CONFIGS:
+        ok, bad = ceiling([fs.step for fs in steps.get(config, [])])
+        if not steps.get(config):
+            cells["calls/s ceiling (carried)"].append("not run")
+        elif ok is None:
+            cells["calls/s ceiling (carried)"].append("none")
+        else:
+            bound = "" if bad is not None else ">= "
+            cells["calls/s ceiling (carried)"].append(f"{bound}{ok.carried_cps:.1f}")
+        r = ramps.get(config)
+        if r is None:
+            cells["concurrent calls held, 0 failures"].append("not run")
+        elif r.peak >= args.max_concurrent:
+            cells["concurrent calls held, 0 failures"].append(f">= {r.peak} (the cap)")
+        else:
+            cells["concurrent calls held, 0 failures"].append(str(r.peak))
+    width = 39
+    print(f"\nsummary{'':<{width - 7}} {CONFIGS[0]:>16} {CONFIGS[1]:>16}")
+    for name, values in cells.items():
+        print(f"{name:<{width}} {values[0]:>16} {values[1]:>16}")
+    if fo is None or fo.mark_s is None:
+        media = "not measured" + (f": {fo.note}" if fo is not None and fo.note else "")
+    else:
+        media = (f"marked inactive {fo.mark_s:.2f} s after the kill; new calls lost "
+                 f"{fo.b_failed} of {fo.b_offered}; restarted {_s(fo.listening_s)}, "
+                 f"active again {_s(fo.active_s)}")
+    print(f"{'failover, media node (must-show 2)':<{width}} {media}")
+    print(f"{'failover, control plane (must-show 3)':<{width}} not built (issue 11 step 5)")
 
 
 # -- the run -------------------------------------------------------------------------------
@@ -793,9 +829,9 @@ async def run(args: argparse.Namespace) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--rates", default="10,20,40,60,80",
+    parser.add_argument("--rates", default="10,20,40,50,60,70,80,100",
                         help="offered calls/s for the ceiling, stepped up in order "
-                        "(default 10,20,40,60,80)")
+                        "(default 10,20,40,50,60,70,80,100)")
     parser.add_argument("--step-s", type=float, default=8,
                         help="seconds of offered load per step (default 8)")
     parser.add_argument("--talk-ms", type=int, default=2000,
@@ -806,10 +842,10 @@ def main() -> None:
                         help="a step fails above this share of calls not carried (default 1)")
     parser.add_argument("--max-p99-ms", type=float, default=500,
                         help="a step fails above this p99 routing latency (default 500)")
-    parser.add_argument("--max-concurrent", type=int, default=200,
-                        help="the concurrency ramp's cap, in calls (default 200)")
-    parser.add_argument("--ramp-rate", type=float, default=20,
-                        help="new calls/s of the concurrency ramp (default 20)")
+    parser.add_argument("--max-concurrent", type=int, default=500,
+                        help="the concurrency ramp's cap, in calls (default 500)")
+    parser.add_argument("--ramp-rate", type=float, default=25,
+                        help="new calls/s of the concurrency ramp (default 25)")
     parser.add_argument("--hold-margin-s", type=float, default=5,
                         help="every ramp call is held this long after the ramp's last call "
                         "(default 5)")
@@ -825,10 +861,10 @@ def main() -> None:
     parser.add_argument("--agents", type=int, default=0,
                         help="agents (default: enough for the top rate and the ramp's cap)")
     parser.add_argument("--quick", action="store_true",
-                        help="two low steps, a ramp to 40 calls (about 3 minutes)")
+                        help="three low steps, a ramp to 60 calls (about 2 minutes)")
     args = parser.parse_args()
     if args.quick:
-        args.rates, args.step_s, args.max_concurrent = "5,10", 5, 40
+        args.rates, args.step_s, args.max_concurrent = "5,10,20", 5, 60
         args.hold_margin_s, args.pre_kill_s, args.after_mark_s = 3, 3, 8
     args.rates = sorted(float(r) for r in str(args.rates).split(","))
     if not args.agents:
