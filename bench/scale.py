@@ -65,6 +65,7 @@ import json
 import logging
 import math
 import os
+import resource
 import signal
 import time
 from collections.abc import Awaitable, Callable, Iterable
@@ -425,13 +426,22 @@ class Ramp:
     wall_s: float = 0.0
 
 
-def hold_calls(fleet: Fleet, hold_s: float) -> list[Held]:
+def children_cpu_s() -> float:
+    """CPU seconds of this process's children that have ended (SIPp's)."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def hold_calls(fleet: Fleet, hold_s: float, answer_s: float) -> list[Held]:
+    """The ramp's calls; held: an agent answered within ``answer_s`` and the
+    call lasted its hold from there."""
     out = []
     for n in fleet.nodes:
         for c in n.calls(CALLERS["load"]):
             ends = [t for t in (c.agent_hangup, c.caller_hangup) if t is not None]
+            in_time = c.agent_up is not None and c.agent_up - c.created <= answer_s
             out.append(Held(c.created, c.agent_up, min(ends) if ends else None,
-                            carried(c, hold_s), n.name))
+                            in_time and carried(c, hold_s), n.name))
     return out
 
 
@@ -443,6 +453,7 @@ async def ramp(fleet: Fleet, config: str, args: argparse.Namespace) -> Ramp:
     hold_s = cap / rate + args.hold_margin_s
     result = Ramp(config, hold_s=hold_s)
     await set_talk(bench, int(hold_s * 1000))
+    sipp_cpu0 = children_cpu_s()
     sf = caller_sf(bench.work, call_ms=int(1000 * (args.patience_s + hold_s)),
                    audio_ms=int(1000 * (hold_s + RING_MS / 1000 + 1)))
     stat = bench.work / f"sipp-ramp-{config.replace(' ', '')}.csv"
@@ -456,7 +467,7 @@ async def ramp(fleet: Fleet, config: str, args: argparse.Namespace) -> Ramp:
     while sipp.returncode is None:
         now = time.time()
         for c in fleet.all_calls():
-            late = c.agent_up is None and now - c.created > args.answer_s
+            late = (c.agent_up if c.agent_up is not None else now) - c.created > args.answer_s
             ends = [t for t in (c.agent_hangup, c.caller_hangup) if t is not None]
             early = (c.agent_up is not None and bool(ends)
                      and min(ends) - c.agent_up < hold_s - 0.1)
@@ -474,7 +485,9 @@ async def ramp(fleet: Fleet, config: str, args: argparse.Namespace) -> Ramp:
     result.cpu_share = {k: v / result.wall_s for k, v in used.items()}
     result.peak_kb = await fleet.procs.stop_sampling()
     await set_talk(bench, args.talk_ms)
-    calls = hold_calls(fleet, hold_s)
+    # the callers' SIPp and the agents' (stopped and waited for by set_talk)
+    result.cpu_share["SIPp"] = (children_cpu_s() - sipp_cpu0) / result.wall_s
+    calls = hold_calls(fleet, hold_s, args.answer_s)
     dump = {n.name: {k: vars(c) for k, c in n.probe.calls.items()} for n in fleet.nodes}
     (bench.work / f"calls-ramp-{config.replace(' ', '')}.json").write_text(
         json.dumps(dump, indent=1))
@@ -623,7 +636,8 @@ def report(args: argparse.Namespace, steps: dict[str, list[FleetStep]],
            notes: list[str]) -> None:
     load = os.getloadavg()
     print(f"\nScale-out benchmark (issue 11, must-show 6): 1 media node vs 2, {os.cpu_count()} "
-          f"cores (load average {load[0]:.1f} at the end: the machine is shared)")
+          f"cores; load average {args.load_at_start:.1f} at the start, {load[0]:.1f} at the "
+          "end (the machine is shared)")
     for name, by in paths.items():
         words = []
         if by["router"]:
@@ -694,8 +708,9 @@ def report(args: argparse.Namespace, steps: dict[str, list[FleetStep]],
         print(f"  {config:<11} {r.offered:>7} {r.carried:>7} {r.failed:>6} "
               f"{str(r.peak) + capped:>9}  {per:<24} {first:>11}  {r.stopped_by}")
     if ramps:
-        print("  (peak held: most calls up at once, agent answered, before the first failed "
-              "call; 1st failure: from the first call)")
+        print("  (failed: no agent answered within --answer-s, or it ended before its hold; "
+              "peak held: most calls up\n   at once, agent answered, before the first failed "
+              "call was offered; 1st failure: from the first call)")
         print("\n  per process over the ramp (CPU: share of one core; peak memory):")
         print(f"    {'process':<16} " + " ".join(f"{c:>20}" for c in CONFIGS))
         for name in PROCS:
@@ -707,6 +722,9 @@ def report(args: argparse.Namespace, steps: dict[str, list[FleetStep]],
                     continue
                 cells.append(f"{100 * r.cpu_share.get(name, 0.0):.0f} % / {_mb(r.peak_kb[name])}")
             print(f"    {name:<16} " + " ".join(f"{cell:>20}" for cell in cells))
+        cells = [f"{100 * ramps[c].cpu_share.get('SIPp', 0.0):.0f} %" if c in ramps else "-"
+                 for c in CONFIGS]
+        print(f"    {'SIPp (the load)':<16} " + " ".join(f"{cell:>20}" for cell in cells))
 
     print(f"\n3. failover of a media node (must-show 2): kill -9 of {NODE}'s Asterisk under "
           f"{args.failover_rate:g} calls/s, {args.talk_ms} ms talk")
@@ -787,6 +805,7 @@ async def run(args: argparse.Namespace) -> None:
         "AITCOMMS_PORT_RTPENGINE_MAX": str(RTPENGINE_RTP[1]),
     }
     started = time.monotonic()
+    args.load_at_start = os.getloadavg()[0]
     async with bench_stack("aitcomms-scale-", agents=args.agents, max_rate=max(args.rates),
                            patience_s=args.patience_s, talk_ms=args.talk_ms, offset=OFFSET,
                            agent_port=AGENT_PORT, env_extra=env_extra) as bench:
