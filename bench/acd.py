@@ -79,7 +79,8 @@ ROOT = Path(__file__).resolve().parent.parent
 OFFSET = 1500
 PORTS = {
     "SIP": 25060, "SIPS": 25061, "WS": 28080, "WSS": 28443, "ASTERISK_SIP": 25080, "AMI": 25038,
-    "ARI": 28088, "HTTP": 28000, "FASTAGI": 24573, "RTPENGINE_NG": 22223, "KAMAILIO_CTL": 22049,
+    "ARI": 28088, "HTTP": 28000, "FASTAGI": 24573, "AUDIOSOCKET": 24574, "RTPENGINE_NG": 22223,
+    "KAMAILIO_CTL": 22049,
 }
 # Test sessions take 15000-19499 (tests/conftest.py ports_at); rtpengine is
 # only on the browser path, so it gets a small range; Asterisk's is sized per

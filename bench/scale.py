@@ -15,12 +15,13 @@ trunk calls by call load), and:
 2. concurrent calls, 1 node vs 2: long calls (``--ramp-rate`` new ones a
    second, up to ``--max-concurrent``), each caller sending audio for the
    whole call (PCMU, 50 packets/s) to an agent who holds it until the ramp
-   is over. The ramp stops (SIPp stops placing calls) at the first call that
-   fails or that waits ``--answer-s`` for an agent; the figure is the most
-   calls up at once (agent answered, not yet ended) before the first failed
-   call was offered (or before its early end). CPU (share of one core) and
-   peak memory per process over the ramp, sampled as bench/acd.py does
-   (Kamailio: PSS of all its processes).
+   is over. A call fails when no agent answered it within ``--answer-s`` or
+   it ended before its hold; the ramp stops (SIPp places no more calls) at
+   the first. The figure is the most calls up at once (agent answered, not
+   yet ended) before the first failed call was offered (or before its early
+   end). CPU (share of one core) and peak memory per process over the ramp,
+   sampled as bench/acd.py does (Kamailio: PSS of all its processes), and
+   the SIPps' own CPU (they share the 2 cores).
 3. failover of a media node (must-show 2): under ``--failover-rate`` calls/s
    (traffic A), ``kill -9`` media2's Asterisk; timed on this side (Kamailio's
    ``dispatcher.list`` over its ctl socket, polled every 50 ms; the
@@ -28,6 +29,9 @@ trunk calls by call load), and:
    marks it inactive, (b) new calls from the mark on (traffic B, started at
    the mark) that were not carried, which should be 0, (c) kill -> the
    supervisor has it listening again, and -> Kamailio marks it active.
+   Under traffic (a) is mostly the 1 s INVITE timer: the first call Kamailio
+   sends to the dead node and gets no answer from marks it (``ds_mark_dst``);
+   an idle node is found by its pings (docs/scale-out.md, 3.3).
    Traffic A's calls that were up on media2 at the kill die with it (its
    media is gone): they are counted apart, not as failures of the failover.
 4. failover of the control plane (must-show 3): not built yet in the
@@ -796,7 +800,6 @@ async def run(args: argparse.Namespace) -> None:
     ramps: dict[str, Ramp] = {}
     fo: Failover | None = None
     env_extra = {
-        "AITCOMMS_PORT_AUDIOSOCKET": str(24574 + OFFSET),
         "AITCOMMS_PORT_ASTERISK_RTP_MIN": str(ASTERISK_RTP[0]),
         "AITCOMMS_PORT_ASTERISK_RTP_MAX": str(ASTERISK_RTP[1]),
         "AITCOMMS_PORT_NODE_RTP_MIN": str(NODE_RTP_MIN),
