@@ -649,6 +649,10 @@ def report(args: argparse.Namespace, steps: dict[str, list[FleetStep]],
         if by["app_queue"]:
             words.append(f"app_queue (dialplan fallback, QueueCallerJoin) {by['app_queue']}")
         print(f"  calls an agent answered on {name}: {', '.join(words) or 'none'}")
+    kinds = {name: {k for k, v in by.items() if v} for name, by in paths.items()}
+    if len({frozenset(k) for k in kinds.values() if k}) > 1:
+        print("  (the nodes route by different paths: the 2-node figures are one node of each "
+              "kind, not twice one node)")
 
     print(f"\n1. calls/s ceiling: {args.step_s:g} s per step, {args.agents} agents, "
           f"{args.talk_ms} ms talk, callers wait {args.patience_s:g} s; pass: <= "
