@@ -3,10 +3,13 @@ on this machine, in one run, with the same callers and agents.
 
 One stack of its own (offset 3000, its own RTP ranges), one queue behind a
 DID served by SIPp agents registered through Kamailio, SIPp callers from a
-trunk address (bench/acd.py's parties and counting). First the stack's own
-Asterisk alone, then ``aitcomms node add media2 --local`` (a second real
-Asterisk under the supervisor; Kamailio's dispatcher, alg 10, spreads the
-trunk calls by call load), and:
+trunk address (bench/acd.py's parties and counting), and a second real
+Asterisk, ``aitcomms node add media2 --local`` (run by the supervisor;
+Kamailio's dispatcher, alg 10, spreads the trunk calls by call load). For
+the 1-node figures media2 is drained (``aitcomms node drain``: Kamailio
+sends it nothing; it idles and its process is not counted); for the 2-node
+ones it is back in service. The two run back to back at each rate, so both
+see about the same background load on a shared machine:
 
 1. calls/s ceiling, 1 node vs 2: the offered load stepped (``--rates``, each
    ``--step-s``) as bench/acd.py does; a step passes with at most
@@ -247,7 +250,9 @@ class Fleet:
         self.nodes = [Node("local", f"sip:127.0.0.1:{PORTS['ASTERISK_SIP'] + OFFSET}",
                            PORTS["AMI"] + OFFSET, secret_of(bench.var_dir / "secrets.env"),
                            bench.probe)]
-        self.procs = Procs(bench.var_dir, ("asterisk", COMPONENT, "rtpengine", "control"))
+        # the processes counted: media2's only while it takes calls
+        self.procs = Procs(bench.var_dir, ("asterisk", "rtpengine", "control"))
+        self.serving = 1  # nodes taking new calls
         # per node, the calls an agent answered by the path that routed them,
         # over the whole run (counted at each reset)
         self.paths: dict[str, dict[str, int]] = {}
@@ -291,7 +296,31 @@ class Fleet:
         self.nodes.append(node)
         if await when(self.all_active, 20) is None:
             raise SystemExit(f"Kamailio does not take {NODE} in: {await dispatcher(self.ctl)}")
+        self.serving = 2
+        self.procs = Procs(self.bench.var_dir, ("asterisk", COMPONENT, "rtpengine", "control"))
         return node
+
+    async def use(self, config: str) -> None:
+        """1 node: media2 drained (Kamailio sends it nothing, it idles and
+        is not counted); 2 nodes: both in service."""
+        serving = CONFIGS.index(config) + 1
+        if serving == self.serving or len(self.nodes) < 2:
+            return
+        media2 = self.nodes[1]
+        cli(self.bench.env, "node", "drain", NODE, *(["--undo"] if serving == 2 else []))
+
+        async def settled() -> bool:
+            flags = await dispatcher(self.ctl)
+            wanted = "A" if serving == 2 else "D"
+            return (flags.get(self.nodes[0].uri, "").startswith("A")
+                    and flags.get(media2.uri, "").startswith(wanted))
+
+        if await when(settled, 20) is None:
+            raise SystemExit(f"Kamailio's list did not follow the drain: "
+                             f"{await dispatcher(self.ctl)}")
+        names = ("asterisk", COMPONENT) if serving == 2 else ("asterisk",)
+        self.procs = Procs(self.bench.var_dir, (*names, "rtpengine", "control"))
+        self.serving = serving
 
     async def all_active(self) -> bool:
         flags = await dispatcher(self.ctl)
@@ -382,7 +411,7 @@ async def run_step(fleet: Fleet, config: str, rate: float,
     classify(step, fleet.all_calls(), args.patience_s, args.talk_ms / 1000, app_queue=False)
     step.verdict = judge(step, args.max_fail_pct, args.max_p99_ms)
     per_node = {}
-    for n in fleet.nodes:
+    for n in fleet.nodes[:fleet.serving]:
         s = Step(router=n.name, rate=rate, offered=len(n.calls()))
         classify(s, n.calls(), args.patience_s, args.talk_ms / 1000, app_queue=False)
         per_node[n.name] = s
@@ -398,16 +427,21 @@ def per_node_text(fs: FleetStep) -> str:
                      for name, s in fs.per_node.items())
 
 
-async def ceiling_steps(fleet: Fleet, config: str, args: argparse.Namespace
-                        ) -> list[FleetStep]:
-    steps: list[FleetStep] = []
+async def ceiling_steps(fleet: Fleet, configs: tuple[str, ...], args: argparse.Namespace
+                        ) -> dict[str, list[FleetStep]]:
+    """Each rate for each config in turn (same minute, same background load),
+    a config's stepping stopped at its first failing step."""
+    steps: dict[str, list[FleetStep]] = {c: [] for c in configs}
     for rate in args.rates:
-        print(f"  {config}: offering {rate:g} calls/s for {args.step_s:g} s ...", flush=True)
-        fs = await run_step(fleet, config, rate, args)
-        print(f"    {row(fs.step)}  [{per_node_text(fs)}]", flush=True)
-        steps.append(fs)
-        if not fs.step.passed:
-            break
+        for config in configs:
+            if steps[config] and not steps[config][-1].step.passed:
+                continue
+            await fleet.use(config)
+            print(f"  {config}: offering {rate:g} calls/s for {args.step_s:g} s ...",
+                  flush=True)
+            fs = await run_step(fleet, config, rate, args)
+            print(f"    {row(fs.step)}  [{per_node_text(fs)}]", flush=True)
+            steps[config].append(fs)
     return steps
 
 
@@ -456,6 +490,7 @@ async def ramp(fleet: Fleet, config: str, args: argparse.Namespace) -> Ramp:
     cap, rate = args.max_concurrent, args.ramp_rate
     hold_s = cap / rate + args.hold_margin_s
     result = Ramp(config, hold_s=hold_s)
+    await fleet.use(config)
     await set_talk(bench, int(hold_s * 1000))
     sipp_cpu0 = children_cpu_s()
     sf = caller_sf(bench.work, call_ms=int(1000 * (args.patience_s + hold_s)),
@@ -501,7 +536,7 @@ async def ramp(fleet: Fleet, config: str, args: argparse.Namespace) -> Ramp:
     result.peak, at, fail = peak_held(calls)
     if at is not None:
         result.peak_per_node = {n.name: up_at([c for c in calls if c.node == n.name], at)
-                                for n in fleet.nodes}
+                                for n in fleet.nodes[:fleet.serving]}
     if fail is not None and calls:
         result.first_failure_s = fail - min(c.created for c in calls)
     if not result.stopped_by:
@@ -532,6 +567,7 @@ class Failover:
 async def failover(fleet: Fleet, node: Node, args: argparse.Namespace) -> Failover:
     bench, out = fleet.bench, Failover()
     rate = args.failover_rate
+    await fleet.use(CONFIGS[1])
     if await when(fleet.all_active, 10) is None:
         out.note = f"not both nodes active before the kill: {await dispatcher(fleet.ctl)}"
         return out
@@ -817,22 +853,23 @@ async def run(args: argparse.Namespace) -> None:
                            patience_s=args.patience_s, talk_ms=args.talk_ms, offset=OFFSET,
                            agent_port=AGENT_PORT, env_extra=env_extra) as bench:
         fleet = Fleet(bench)
-        await asyncio.sleep(1)
-        print(f"-- {CONFIGS[0]}: the stack's own Asterisk", flush=True)
-        steps[CONFIGS[0]] = await ceiling_steps(fleet, CONFIGS[0], args)
-        ramps[CONFIGS[0]] = await ramp(fleet, CONFIGS[0], args)
         t0 = time.monotonic()
         try:
             node: Node | None = await fleet.add_node()
+            print(f"{NODE} added and in Kamailio's list in {time.monotonic() - t0:.1f} s",
+                  flush=True)
         except SystemExit as exc:  # the 1-node figures are still worth printing
             notes.append(f"{NODE} could not be added: {exc}")
             node = None
+        configs = CONFIGS if node is not None else CONFIGS[:1]
+        await asyncio.sleep(1)
+        print("-- 1. the ceiling", flush=True)
+        steps = await ceiling_steps(fleet, configs, args)
+        print("-- 2. concurrent calls", flush=True)
+        for config in configs:
+            ramps[config] = await ramp(fleet, config, args)
         if node is not None:
-            print(f"-- {CONFIGS[1]}: {NODE} added and in Kamailio's list in "
-                  f"{time.monotonic() - t0:.1f} s", flush=True)
-            steps[CONFIGS[1]] = await ceiling_steps(fleet, CONFIGS[1], args)
-            ramps[CONFIGS[1]] = await ramp(fleet, CONFIGS[1], args)
-            print(f"-- failover: kill -9 of {NODE}", flush=True)
+            print(f"-- 3. failover: kill -9 of {NODE}", flush=True)
             fo = await failover(fleet, node, args)
         fleet.count_paths()
         paths = fleet.paths
