@@ -135,14 +135,18 @@ class Held:
     created: float  # the caller's channel
     up: float | None  # the agent's channel went Up
     end: float | None  # the first hang-up after that
-    ok: bool  # carried: the hold ran its time from the agent's answer
+    ok: bool  # held: answered in time, and the hold ran its time from the answer
     node: str = ""
+    in_time: bool = True  # an agent answered it soon enough
 
 
 def failed_at(c: Held) -> float:
-    """When a failed call failed: its early end if an agent had it, else
-    when it was offered (everything up before it was held with no failure)."""
-    return c.end if c.up is not None and c.end is not None else c.created
+    """When a failed call failed: its early end if an agent answered it in
+    time, else when it was offered (everything up before it was held with no
+    failure)."""
+    if c.in_time and c.up is not None and c.end is not None:
+        return c.end
+    return c.created
 
 
 def up_at(calls: Iterable[Held], t: float) -> int:
@@ -457,6 +461,7 @@ class Ramp:
     peak: int = 0
     peak_per_node: dict[str, int] = field(default_factory=dict)
     first_failure_s: float | None = None  # from the first call
+    first_failure: str = ""  # which call, on which node, and how
     stopped_by: str = ""
     cpu_share: dict[str, float] = field(default_factory=dict)  # of one core, over the ramp
     peak_kb: dict[str, int] = field(default_factory=dict)
@@ -470,7 +475,7 @@ def children_cpu_s() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def hold_calls(fleet: Fleet, hold_s: float, answer_s: float) -> list[Held]:
+def hold_calls(fleet: Fleet, hold_s: float, answer_s: float) -> list[tuple[Held, Call]]:
     """The ramp's calls; held: an agent answered within ``answer_s`` and the
     call lasted its hold from there."""
     out = []
@@ -478,9 +483,21 @@ def hold_calls(fleet: Fleet, hold_s: float, answer_s: float) -> list[Held]:
         for c in n.calls(CALLERS["load"]):
             ends = [t for t in (c.agent_hangup, c.caller_hangup) if t is not None]
             in_time = c.agent_up is not None and c.agent_up - c.created <= answer_s
-            out.append(Held(c.created, c.agent_up, min(ends) if ends else None,
-                            in_time and carried(c, hold_s), n.name))
+            out.append((Held(c.created, c.agent_up, min(ends) if ends else None,
+                             in_time and carried(c, hold_s), n.name, in_time), c))
     return out
+
+
+def how_it_failed(h: Held, c: Call, hold_s: float) -> str:
+    path = "app_queue" if c.app_queue else "router"
+    rung = ("no agent rung" if c.routed is None
+            else f"first agent rung after {c.routed - c.created:.1f} s")
+    if h.up is None:
+        return f"{h.node} ({path}): no agent answered, {rung}"
+    if not h.in_time:
+        return f"{h.node} ({path}): agent answered after {h.up - h.created:.1f} s, {rung}"
+    held = (h.end - h.up) if h.end is not None else 0.0
+    return f"{h.node} ({path}): ended after {held:.1f} s of its {hold_s:.0f} s hold"
 
 
 async def ramp(fleet: Fleet, config: str, args: argparse.Namespace) -> Ramp:
@@ -526,7 +543,8 @@ async def ramp(fleet: Fleet, config: str, args: argparse.Namespace) -> Ramp:
     await set_talk(bench, args.talk_ms)
     # the callers' SIPp and the agents' (stopped and waited for by set_talk)
     result.cpu_share["SIPp"] = (children_cpu_s() - sipp_cpu0) / result.wall_s
-    calls = hold_calls(fleet, hold_s, args.answer_s)
+    pairs = hold_calls(fleet, hold_s, args.answer_s)
+    calls = [h for h, _ in pairs]
     dump = {n.name: {k: vars(c) for k, c in n.probe.calls.items()} for n in fleet.nodes}
     (bench.work / f"calls-ramp-{config.replace(' ', '')}.json").write_text(
         json.dumps(dump, indent=1))
@@ -539,6 +557,8 @@ async def ramp(fleet: Fleet, config: str, args: argparse.Namespace) -> Ramp:
                                 for n in fleet.nodes[:fleet.serving]}
     if fail is not None and calls:
         result.first_failure_s = fail - min(c.created for c in calls)
+        h, c = min(((h, c) for h, c in pairs if not h.ok), key=lambda hc: failed_at(hc[0]))
+        result.first_failure = how_it_failed(h, c, hold_s)
     if not result.stopped_by:
         result.stopped_by = f"the cap ({cap} calls)"
     return result
@@ -755,6 +775,10 @@ def report(args: argparse.Namespace, steps: dict[str, list[FleetStep]],
         print("  (failed: no agent answered within --answer-s, or it ended before its hold; "
               "peak held: most calls up\n   at once, agent answered, before the first failed "
               "call was offered; 1st failure: from the first call)")
+        for config in CONFIGS:
+            r = ramps.get(config)
+            if r is not None and r.first_failure:
+                print(f"  first failure, {config}: {r.first_failure}")
         print("\n  per process over the ramp (CPU: share of one core; peak memory):")
         print(f"    {'process':<16} " + " ".join(f"{c:>20}" for c in CONFIGS))
         for name in PROCS:

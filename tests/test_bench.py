@@ -79,6 +79,9 @@ def test_scale_peak_held_counts_calls_up_at_once_before_the_first_failure() -> N
     # a call an agent had that ended early fails at its end
     dropped = Held(created=1.0, up=1.5, end=4.0, ok=False)
     assert peak_held([*ok, dropped]) == (4, 3.5, 4.0)
+    # a call answered too late fails when it was offered, whatever came after
+    late = Held(created=2.2, up=6.0, end=16.0, ok=False, in_time=False)
+    assert peak_held([*ok, late]) == (2, 1.5, 2.2)
     # a call that ends as another starts, same instant: never both counted
     pair = [Held(0, 1.0, 2.0, True), Held(1.5, 2.0, 3.0, True)]
     assert peak_held(pair) == (1, 1.0, None)
