@@ -949,10 +949,10 @@ def main() -> None:
                         help="agents (default: enough for the top rate and the ramp's cap)")
     parser.add_argument("--quick", action="store_true",
                         help="three low steps, a ramp to 60 calls (about 2 minutes)")
+    if parser.parse_args().quick:  # its own defaults; options given still win
+        parser.set_defaults(rates="5,10,20", step_s=5, max_concurrent=60, hold_margin_s=3,
+                            pre_kill_s=3, after_mark_s=8)
     args = parser.parse_args()
-    if args.quick:
-        args.rates, args.step_s, args.max_concurrent = "5,10,20", 5, 60
-        args.hold_margin_s, args.pre_kill_s, args.after_mark_s = 3, 3, 8
     args.rates = sorted(float(r) for r in str(args.rates).split(","))
     if not args.agents:
         need = math.ceil(max(args.rates) * (RING_MS / 1000 + args.talk_ms / 1000 + 1) * 1.25)
