@@ -694,10 +694,10 @@ def _mb(kb: int) -> str:
 def report(args: argparse.Namespace, steps: dict[str, list[FleetStep]],
            ramps: dict[str, Ramp], fo: Failover | None, paths: dict[str, dict[str, int]],
            notes: list[str]) -> None:
-    load = os.getloadavg()
     print(f"\nScale-out benchmark (issue 11, must-show 6): 1 media node vs 2, {os.cpu_count()} "
-          f"cores; load average {args.load_at_start:.1f} at the start, {load[0]:.1f} at the "
-          "end (the machine is shared)")
+          f"cores; load average {args.loads[0]:.1f} at the start, {args.loads[-1]:.1f} after "
+          "the ceiling steps (the machine is shared;\n during the ramps SIPp's audio threads, "
+          "one per call, count in it too)")
     for name, by in paths.items():
         words = []
         if by["router"]:
@@ -872,7 +872,7 @@ async def run(args: argparse.Namespace) -> None:
         "AITCOMMS_PORT_RTPENGINE_MAX": str(RTPENGINE_RTP[1]),
     }
     started = time.monotonic()
-    args.load_at_start = os.getloadavg()[0]
+    args.loads = [os.getloadavg()[0]]
     async with bench_stack("aitcomms-scale-", agents=args.agents, max_rate=max(args.rates),
                            patience_s=args.patience_s, talk_ms=args.talk_ms, offset=OFFSET,
                            agent_port=AGENT_PORT, env_extra=env_extra) as bench:
@@ -889,6 +889,7 @@ async def run(args: argparse.Namespace) -> None:
         await asyncio.sleep(1)
         print("-- 1. the ceiling", flush=True)
         steps = await ceiling_steps(fleet, configs, args)
+        args.loads.append(os.getloadavg()[0])
         print("-- 2. concurrent calls", flush=True)
         for config in configs:
             ramps[config] = await ramp(fleet, config, args)
