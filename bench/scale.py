@@ -103,6 +103,7 @@ from bench.acd import (
     start_agents,
     stop_agents,
 )
+from control.settings import Ports
 
 OFFSET = 3000  # this benchmark's stack: every port of bench/acd.py's PORTS + 3000
 NODE = "media2"
@@ -121,8 +122,9 @@ CALLERS = {"load": "34600000000", "A": "34600000001", "B": "34600000002"}
 CONFIGS = ("1 node", "2 nodes")
 PROCS = ("asterisk", COMPONENT, "kamailio", "control", "rtpengine")
 POLL_S = 0.05
-
-log = logging.getLogger("bench.scale")
+# media2 takes slot 1: its SIP, AMI and ARI ports are the stack's + one step
+# (control/stack/media_nodes.py's node_ports)
+NODE_SHIFT = Ports.node_step
 
 
 # -- pure: the peak held before the first failure -------------------------------------
@@ -290,13 +292,10 @@ class Fleet:
         out = cli(self.bench.env, "node", "add", NODE, "--local")
         if f"{COMPONENT} is up" not in out:
             raise SystemExit(f"node add: {out}")
-        slot_shift = 100  # slot 1: the stack's Asterisk ports + 100
-        node = Node(NODE, f"sip:127.0.0.1:{PORTS['ASTERISK_SIP'] + OFFSET + slot_shift}",
-                    PORTS["AMI"] + OFFSET + slot_shift,
-                    secret_of(self.bench.var_dir / "nodes" / NODE / "secrets.env"),
-                    await connect_probe(PORTS["AMI"] + OFFSET + slot_shift,
-                                        secret_of(self.bench.var_dir / "nodes" / NODE /
-                                                  "secrets.env")))
+        ami, secret = PORTS["AMI"] + OFFSET + NODE_SHIFT, secret_of(
+            self.bench.var_dir / "nodes" / NODE / "secrets.env")
+        node = Node(NODE, f"sip:127.0.0.1:{PORTS['ASTERISK_SIP'] + OFFSET + NODE_SHIFT}",
+                    ami, secret, await connect_probe(ami, secret))
         self.nodes.append(node)
         if await when(self.all_active, 20) is None:
             raise SystemExit(f"Kamailio does not take {NODE} in: {await dispatcher(self.ctl)}")
@@ -329,7 +328,6 @@ class Fleet:
     async def all_active(self) -> bool:
         flags = await dispatcher(self.ctl)
         return all(flags.get(n.uri, "").startswith("A") for n in self.nodes)
-
 
 
 def carried(c: Call, talk_s: float) -> bool:
@@ -620,7 +618,7 @@ async def failover(fleet: Fleet, node: Node, args: argparse.Namespace) -> Failov
 
         now = read_pid(pid_file)
         return now is not None and now != pid and port_open(
-            "udp", PORTS["ASTERISK_SIP"] + OFFSET + 100)
+            "udp", PORTS["ASTERISK_SIP"] + OFFSET + NODE_SHIFT)
 
     async def active() -> bool:
         return (await dispatcher(fleet.ctl)).get(node.uri, "") == "AP"
