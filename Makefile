@@ -3,7 +3,7 @@ SHELL := /bin/bash
 VENV := .venv
 AITCOMMS := $(VENV)/bin/aitcomms
 
-.PHONY: run test test-resilience test-production-data setup down status lint bench bench-dialer soak clean web
+.PHONY: run test test-resilience test-production-data setup down status lint bench bench-dialer bench-scale soak clean web
 
 setup:
 	@bash scripts/setup.sh
@@ -53,6 +53,12 @@ test-production-data: setup
 # 3 minutes); e.g. BENCH_ARGS="--rates 1,2,5,10,20,40,80" to push app_queue further
 bench: setup
 	$(VENV)/bin/python -m bench.acd $(BENCH_ARGS)
+
+# one media node against two, same run (about 6 minutes): calls/s ceiling,
+# concurrent calls held, kill -9 of the second node (Kamailio's mark, new
+# calls lost, restart); e.g. SCALE_ARGS="--quick" (about 2 minutes)
+bench-scale: setup
+	$(VENV)/bin/python -m bench.scale $(SCALE_ARGS)
 
 # calls at a steady 5/s until 5,000 were offered (about 17 minutes): memory and
 # open files of every process, sampled; e.g. SOAK_ARGS="--calls 20000"

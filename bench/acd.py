@@ -79,7 +79,8 @@ ROOT = Path(__file__).resolve().parent.parent
 OFFSET = 1500
 PORTS = {
     "SIP": 25060, "SIPS": 25061, "WS": 28080, "WSS": 28443, "ASTERISK_SIP": 25080, "AMI": 25038,
-    "ARI": 28088, "HTTP": 28000, "FASTAGI": 24573, "RTPENGINE_NG": 22223, "KAMAILIO_CTL": 22049,
+    "ARI": 28088, "HTTP": 28000, "FASTAGI": 24573, "AUDIOSOCKET": 24574, "RTPENGINE_NG": 22223,
+    "KAMAILIO_CTL": 22049,
 }
 # Test sessions take 15000-19499 (tests/conftest.py ports_at); rtpengine is
 # only on the browser path, so it gets a small range; Asterisk's is sized per
@@ -111,9 +112,9 @@ def rtp_ports_needed(max_rate: float, patience_s: float, talk_s: float) -> int:
     return int(4 * calls * 1.25) + 200
 
 
-def stack_env(var_dir: Path, rtp_ports: int = 2000) -> dict[str, str]:
+def stack_env(var_dir: Path, rtp_ports: int = 2000, offset: int = OFFSET) -> dict[str, str]:
     env = {**os.environ, "AITCOMMS_VAR": str(var_dir)}
-    env.update({f"AITCOMMS_PORT_{k}": str(v + OFFSET) for k, v in PORTS.items()})
+    env.update({f"AITCOMMS_PORT_{k}": str(v + offset) for k, v in PORTS.items()})
     rtp_max = min(ASTERISK_RTP_MIN + max(rtp_ports, 1000) - 1, ASTERISK_RTP_CAP)
     env.update({"AITCOMMS_PORT_ASTERISK_RTP_MIN": str(ASTERISK_RTP_MIN),
                 "AITCOMMS_PORT_ASTERISK_RTP_MAX": str(rtp_max),
@@ -145,8 +146,10 @@ def provision(env: dict[str, str], spec: dict[str, Any]) -> None:
 class Procs:
     """The stack's processes by role, their CPU time and peak memory."""
 
-    def __init__(self, var_dir: Path) -> None:
+    def __init__(self, var_dir: Path,
+                 names: tuple[str, ...] = ("asterisk", "rtpengine", "control")) -> None:
         self.var_dir = var_dir
+        self.names = names  # components with a pid file in run/ (Kamailio: found by its cfg)
         self.pids: dict[str, list[int]] = {}
         self.peak_kb: dict[str, int] = {}
         self._sampler: asyncio.Task[None] | None = None
@@ -154,7 +157,7 @@ class Procs:
     def discover(self) -> None:
         """Kamailio forks its workers at start: find them once per step."""
         self.pids = {}
-        for name in ("asterisk", "rtpengine", "control"):
+        for name in self.names:
             try:
                 pid = int((self.var_dir / "run" / f"{name}.pid").read_text())
             except (OSError, ValueError):
@@ -246,6 +249,7 @@ class Call:
     agent_hangup: float | None = None
     caller_hangup: float | None = None
     app_queue: bool = False  # joined an app_queue queue
+    caller: str = ""  # the caller's number (tells apart the callers of one run)
 
 
 class CallProbe:
@@ -284,7 +288,7 @@ class CallProbe:
             self.live.add(uid)
             self.idle.clear()
             if chan.startswith("PJSIP/edge-"):
-                self.calls.setdefault(linked, Call(created=ts))
+                self.calls.setdefault(linked, Call(created=ts, caller=e.get("CallerIDNum", "")))
         if kind == "Hangup":
             self.live.discard(uid)
             if not self.live:
@@ -369,7 +373,7 @@ def agent_hosts(exts: list[str], hosts: int) -> dict[str, list[str]]:
 
 
 async def register_agents(target: str, by_host: dict[str, list[str]], work: Path,
-                          password_prefix: str) -> None:
+                          password_prefix: str, agent_port: int = AGENT_PORT) -> None:
     """One SIPp per address registers its agents, paced under the flood guard
     (each registration is 2 requests: challenged, then authenticated)."""
     sf = scenario(ROOT / "bench" / "sipp" / "register.xml", work)
@@ -381,7 +385,7 @@ async def register_agents(target: str, by_host: dict[str, list[str]], work: Path
             for e in exts))
         rc, out = await sipp(target, "-sf", sf, "-inf", str(inf), "-i", host, "-m",
                              str(len(exts)), "-r", str(AGENT_REQS_PER_S / 2), "-l", "4",
-                             "-key", "contact_port", str(AGENT_PORT), "-key", "expires", "3600",
+                             "-key", "contact_port", str(agent_port), "-key", "expires", "3600",
                              "-nostdin", "-timeout", "120s")
         if rc != 0:
             raise SystemExit(f"agents on {host} did not all register:\n{out[-2000:]}")
@@ -389,10 +393,10 @@ async def register_agents(target: str, by_host: dict[str, list[str]], work: Path
     await asyncio.gather(*(one(h, e) for h, e in by_host.items()))
 
 
-def registered(env: dict[str, str]) -> set[str]:
+def registered(env: dict[str, str], offset: int = OFFSET) -> set[str]:
     """The AoRs in Kamailio's location table."""
     out = subprocess.run(
-        ["kamcmd", "-s", f"tcp:127.0.0.1:{PORTS['KAMAILIO_CTL'] + OFFSET}", "ul.dump", "brief"],
+        ["kamcmd", "-s", f"tcp:127.0.0.1:{PORTS['KAMAILIO_CTL'] + offset}", "ul.dump", "brief"],
         env=env, capture_output=True, text=True, timeout=30).stdout
     return set(re.findall(r"AoR:\s*(\S+)", out))
 
@@ -489,6 +493,18 @@ def classify(step: Step, calls: Iterable[Call], patience_s: float, talk_s: float
     step.talk_s = sum(talks) / len(talks) if talks else math.nan
 
 
+def judge(step: Step, max_fail_pct: float, max_p99_ms: float) -> str:
+    """A step's verdict: "pass", or "FAIL: " and why."""
+    reasons = []
+    if step.not_carried_pct > max_fail_pct:
+        reasons.append(f"{step.not_carried_pct:.0f}% not carried")
+    if math.isnan(step.p99):
+        reasons.append("no call reached an agent")
+    elif step.p99 > max_p99_ms:
+        reasons.append(f"p99 {step.p99:.0f} ms > {max_p99_ms:g}")
+    return "FAIL: " + ", ".join(reasons) if reasons else "pass"
+
+
 async def run_step(router: str, rate: float, args: argparse.Namespace, target: str,
                    probe: CallProbe, procs: Procs, work: Path) -> Step:
     calls = max(1, round(rate * args.step_s))
@@ -526,14 +542,7 @@ async def run_step(router: str, rate: float, args: argparse.Namespace, target: s
     (work / f"calls-{key}.json").write_text(dump)
     classify(step, list(probe.calls.values()), args.patience_s, args.talk_ms / 1000,
              app_queue=router == ROUTERS[1])
-    reasons = []
-    if step.not_carried_pct > args.max_fail_pct:
-        reasons.append(f"{step.not_carried_pct:.0f}% not carried")
-    if math.isnan(step.p99):
-        reasons.append("no call reached an agent")
-    elif step.p99 > args.max_p99_ms:
-        reasons.append(f"p99 {step.p99:.0f} ms > {args.max_p99_ms:g}")
-    step.verdict = "FAIL: " + ", ".join(reasons) if reasons else "pass"
+    step.verdict = judge(step, args.max_fail_pct, args.max_p99_ms)
     if not drained:
         probe.live.clear()  # reported; the next step counts its own channels
         probe.idle.set()
@@ -654,6 +663,36 @@ def report(args: argparse.Namespace, results: dict[str, list[Step]], notes: list
 # -- the run -------------------------------------------------------------------------
 
 
+async def start_agents(target: str, by_host: dict[str, list[str]], work: Path, talk_ms: int,
+                       agent_port: int = AGENT_PORT) -> list[asyncio.subprocess.Process]:
+    """One SIPp per address answering for its agents (they ring RING_MS, talk
+    ``talk_ms`` from their answer, hang up). Stateless: stopped and started
+    again with another talk time, the registrations still reach them."""
+    agent_sf = scenario(ROOT / "bench" / "sipp" / "agent.xml", work, talk_ms=talk_ms,
+                        ring_ms=RING_MS)
+    procs = []
+    for host in by_host:
+        procs.append(await asyncio.create_subprocess_exec(
+            "sipp", target, "-sf", agent_sf, "-i", host, "-mi", host, "-p", str(agent_port),
+            "-key", "rtp_port", "7080", "-nostdin", "-trace_err",
+            "-error_file", str(work / f"agent-{host}-errors.log"),
+            stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL))
+    await asyncio.sleep(0.5)
+    dead = [h for h, p in zip(by_host, procs, strict=True) if p.returncode is not None]
+    if dead:
+        await stop_agents(procs)
+        raise SystemExit(f"the agents' SIPp could not start on {dead} (port {agent_port} "
+                         "taken?)")
+    return procs
+
+
+async def stop_agents(procs: list[asyncio.subprocess.Process]) -> None:
+    for p in procs:
+        if p.returncode is None:
+            p.kill()
+            await p.wait()
+
+
 @dataclass
 class BenchStack:
     """A whole stack for a benchmark, its agents registered and answering."""
@@ -665,27 +704,34 @@ class BenchStack:
     exts: list[str]
     probe: CallProbe
     procs: Procs
+    # the agents' addresses and their SIPp (replaced in place to change the
+    # talk time: start_agents; whatever is in it at the end is stopped)
+    by_host: dict[str, list[str]] = field(default_factory=dict)
+    agent_sipps: list[asyncio.subprocess.Process] = field(default_factory=list)
 
 
 @contextlib.asynccontextmanager
 async def bench_stack(prefix: str, *, agents: int, max_rate: float, patience_s: float,
-                      talk_ms: int) -> AsyncIterator[BenchStack]:
+                      talk_ms: int, offset: int = OFFSET, agent_port: int = AGENT_PORT,
+                      env_extra: dict[str, str] | None = None) -> AsyncIterator[BenchStack]:
     """Start a stack at the benchmark's offset (refused if its ports are
     taken), provision ``agents`` agents in one queue behind the DID, start
     their SIPp phones on enough addresses that their own requests stay under
     the flood guard at ``max_rate`` calls/s, register them and connect the
-    AMI probe; everything stopped after, whatever happened."""
+    AMI probe; everything stopped after, whatever happened. ``env_extra``
+    overrides the stack's environment (e.g. its RTP ranges)."""
     var_dir = Path(tempfile.mkdtemp(prefix=prefix))
     work = var_dir / "bench"
     work.mkdir()
-    env = stack_env(var_dir, rtp_ports_needed(max_rate, patience_s, talk_ms / 1000))
-    target = f"127.0.0.1:{PORTS['SIP'] + OFFSET}"
+    env = stack_env(var_dir, rtp_ports_needed(max_rate, patience_s, talk_ms / 1000), offset)
+    env.update(env_extra or {})
+    target = f"127.0.0.1:{PORTS['SIP'] + offset}"
     from control.stack.components import port_open
 
     # another benchmark (or a test session at this offset) holds them: say so
     # rather than half-start a second stack beside it
-    if port_open("udp", PORTS["SIP"] + OFFSET) or port_open("tcp", PORTS["AMI"] + OFFSET):
-        raise SystemExit(f"the benchmark's ports (SIP {PORTS['SIP'] + OFFSET}) are taken: "
+    if port_open("udp", PORTS["SIP"] + offset) or port_open("tcp", PORTS["AMI"] + offset):
+        raise SystemExit(f"the benchmark's ports (SIP {PORTS['SIP'] + offset}) are taken: "
                          "is another benchmark running?")
     print(f"starting a stack in {var_dir} ...", flush=True)
     cli(env, "up")
@@ -700,22 +746,10 @@ async def bench_stack(prefix: str, *, agents: int, max_rate: float, patience_s: 
         # agents' own requests (REGISTER, BYE) count against the flood guard per
         # address: enough addresses that the top rate's BYEs stay under it
         by_host = agent_hosts(exts, min(agents, max(1, math.ceil(max_rate / AGENT_REQS_PER_S))))
-        agent_sf = scenario(ROOT / "bench" / "sipp" / "agent.xml", work, talk_ms=talk_ms,
-                            ring_ms=RING_MS)
-        for host in by_host:
-            agent_sipps.append(await asyncio.create_subprocess_exec(
-                "sipp", target, "-sf", agent_sf, "-i", host, "-mi", host, "-p", str(AGENT_PORT),
-                "-key", "rtp_port", "7080", "-nostdin", "-trace_err",
-                "-error_file", str(work / f"agent-{host}-errors.log"),
-                stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL))
-        await asyncio.sleep(0.5)
-        dead = [h for h, p in zip(by_host, agent_sipps, strict=True) if p.returncode is not None]
-        if dead:
-            raise SystemExit(f"the agents' SIPp could not start on {dead} (port {AGENT_PORT} "
-                             "taken?)")
+        agent_sipps += await start_agents(target, by_host, work, talk_ms, agent_port)
         t0 = time.monotonic()
-        await register_agents(target, by_host, work, "bench-pw-")
-        missing = set(exts) - {aor.split("@")[0] for aor in registered(env)}
+        await register_agents(target, by_host, work, "bench-pw-", agent_port)
+        missing = set(exts) - {aor.split("@")[0] for aor in registered(env, offset)}
         if missing:
             raise SystemExit(f"agents not in Kamailio's location table: {sorted(missing)}")
         print(f"{len(exts)} agents registered from {len(by_host)} addresses in "
@@ -723,16 +757,14 @@ async def bench_stack(prefix: str, *, agents: int, max_rate: float, patience_s: 
         secret = next(line.split("=", 1)[1] for line in
                       (var_dir / "secrets.env").read_text().splitlines()
                       if line.startswith("AMI_PASSWORD="))
-        probe = CallProbe(PORTS["AMI"] + OFFSET, secret)
+        probe = CallProbe(PORTS["AMI"] + offset, secret)
         await probe.connect()
-        yield BenchStack(env, var_dir, work, target, exts, probe, Procs(var_dir))
+        yield BenchStack(env, var_dir, work, target, exts, probe, Procs(var_dir), by_host,
+                         agent_sipps)
     finally:
         if probe is not None:
             probe.close()
-        for p in agent_sipps:
-            if p.returncode is None:
-                p.kill()
-                await p.wait()
+        await stop_agents(agent_sipps)
         cli(env, "down")
 
 

@@ -59,3 +59,32 @@ def test_dialer_benchmark_refuses_bad_arguments() -> None:
     proc = subprocess.run([sys.executable, "-m", "bench.dialer", "--ring-timeout-s", "10"],
                           cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert proc.returncode == 2 and "at least 15 s" in proc.stderr, proc.stderr
+
+
+def test_scale_peak_held_counts_calls_up_at_once_before_the_first_failure() -> None:
+    """bench/scale.py's concurrency figure (pure): the most carried calls up
+    at once (agent answered, not yet ended) before the first failed call
+    was offered, or ended early if an agent had it."""
+    from bench.scale import Held, peak_held, up_at
+
+    ok = [Held(created=t, up=t + 0.5, end=t + 10, ok=True, node="local" if t % 2 else "media2")
+          for t in range(6)]  # up from 0.5 .. 5.5, each for 10 s: 6 at once at 5.5
+    assert peak_held(ok) == (6, 5.5, None)
+    assert up_at(ok, 5.5) == 6 and up_at(ok, 10.5) == 5 and up_at(ok, 0.4) == 0
+    assert up_at([c for c in ok if c.node == "media2"], 5.5) == 3
+
+    # a call offered at 3.2 that no agent took: only what was up before it counts
+    never = Held(created=3.2, up=None, end=None, ok=False)
+    assert peak_held([*ok, never]) == (3, 2.5, 3.2)
+    # a call an agent had that ended early fails at its end
+    dropped = Held(created=1.0, up=1.5, end=4.0, ok=False)
+    assert peak_held([*ok, dropped]) == (4, 3.5, 4.0)
+    # a call answered too late fails when it was offered, whatever came after
+    late = Held(created=2.2, up=6.0, end=16.0, ok=False, in_time=False)
+    assert peak_held([*ok, late]) == (2, 1.5, 2.2)
+    # a call that ends as another starts, same instant: never both counted
+    pair = [Held(0, 1.0, 2.0, True), Held(1.5, 2.0, 3.0, True)]
+    assert peak_held(pair) == (1, 1.0, None)
+    assert peak_held([]) == (0, None, None)
+    # the first failure comes before any answer: nothing was held without one
+    assert peak_held([Held(0.0, None, None, False), *ok])[0] == 0
