@@ -37,16 +37,19 @@ see about the same background load on a shared machine:
    an idle node is found by its pings (docs/scale-out.md, 3.3).
    Traffic A's calls that were up on media2 at the kill die with it (its
    media is gone): they are counted apart, not as failures of the failover.
-4. failover of the control plane (must-show 3): not built yet in the
-   product (several control planes: docs/scale-out.md, step 5). The row
-   says so; no number is made up.
+4. failover of the control plane (must-show 3): bench/takeover.py, after
+   this stack is down, on a stack of its own on PostgreSQL and Redis at the
+   same offset: ``kill -9`` of the control plane holding the routing lease
+   with 10 callers waiting, timed to the lease taken, the survivor's ARI and
+   every caller live on it (``--takeover-trials``; without PostgreSQL or
+   Redis the row says so).
 
 A call counts as carried, per node from that node's AMI, when an agent's
 channel went Up and the talk ran its time from there (bench/acd.py's
 ``classify``), whatever routed it: the control plane (Stasis/ARI) drives the
 stack's own Asterisk; on media2 today ``Stasis()`` finds no application and
-the dialplan's app_queue fallback routes the call (that may change: the
-control plane will drive every node). Which path carried the calls on each
+the control plane drives every node this box runs (control/telephony/
+fleet.py), so both nodes' calls go through the router. Which path carried the calls on each
 node is printed (``QueueCallerJoin`` on that node's AMI: app_queue; none:
 the control plane).
 
@@ -79,6 +82,7 @@ from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from bench import takeover
 from bench.acd import (
     CALLER_AUDIO_MS,
     DID,
@@ -811,7 +815,11 @@ def report(args: argparse.Namespace, steps: dict[str, list[FleetStep]],
               f"up on {NODE} at the kill (lost with it): {fo.a_lost_on_node}; other failures: "
               f"{fo.a_failed_other}")
 
-    print("\n4. failover of the control plane (must-show 3): not built (issue 11 step 5)")
+    print("\n4. failover of the control plane (must-show 3): kill -9 of the routing lease's "
+          "holder, 10 callers waiting (bench/takeover.py)")
+    for i, t in enumerate(args.takeover or [], 1):
+        print(f"  trial {i}: killed {t.killed}, the lease taken by {t.survivor} after "
+              f"{_s(t.lease_s)}, its ARI up {_s(t.ari_s)}, every caller live on it {_s(t.live_s)}")
     summary(args, steps, ramps, fo)
     for note in notes:
         print(f"note: {note}")
@@ -849,7 +857,8 @@ def summary(args: argparse.Namespace, steps: dict[str, list[FleetStep]],
                  f"{fo.b_failed} of {fo.b_offered}; restarted {_s(fo.listening_s)}, "
                  f"active again {_s(fo.active_s)}")
     print(f"{'failover, media node (must-show 2)':<{width}} {media}")
-    print(f"{'failover, control plane (must-show 3)':<{width}} not built (issue 11 step 5)")
+    print(f"{'failover, control plane (must-show 3)':<{width}} "
+          f"{takeover.summary(args.takeover)}")
 
 
 # -- the run -------------------------------------------------------------------------------
@@ -910,6 +919,8 @@ async def run(args: argparse.Namespace) -> None:
                              "channels still up 30 s after the callers were done")
     notes.append(f"the whole run took {(time.monotonic() - started) / 60:.1f} min; stack folder "
                  f"(logs, SIPp files, calls-*.json): {bench.var_dir}")
+    print("-- 4. control plane takeover (a stack on PostgreSQL and Redis)", flush=True)
+    args.takeover = await takeover.measure(args.takeover_trials, 10, offset=OFFSET)
     report(args, steps, ramps, fo, paths, notes)
 
 
@@ -946,11 +957,13 @@ def main() -> None:
                         help="new calls from the mark on for this long (default 12)")
     parser.add_argument("--agents", type=int, default=0,
                         help="agents (default: enough for the top rate and the ramp's cap)")
+    parser.add_argument("--takeover-trials", type=int, default=3,
+                        help="kills of the routing control plane (default 3)")
     parser.add_argument("--quick", action="store_true",
                         help="three low steps, a ramp to 60 calls (about 2 minutes)")
     if parser.parse_args().quick:  # its own defaults; options given still win
         parser.set_defaults(rates="5,10,20", step_s=5, max_concurrent=60, hold_margin_s=3,
-                            pre_kill_s=3, after_mark_s=8)
+                            pre_kill_s=3, after_mark_s=8, takeover_trials=1)
     args = parser.parse_args()
     args.rates = sorted(float(r) for r in str(args.rates).split(","))
     if not args.agents:

@@ -23,7 +23,8 @@ How it fails: without PostgreSQL or Redis it says so and measures nothing;
 a trial that does not complete within 30 s is reported as failed.
 
 Usage: .venv/bin/python -m bench.takeover [--trials 3] [--callers 10]
-It uses the port offset 1500, like bench/acd.py (one benchmark at a time).
+It uses the port offset 1500, like bench/acd.py (one benchmark at a time);
+bench/scale.py runs it at its own offset, after its stack is down.
 """
 
 from __future__ import annotations
@@ -201,7 +202,8 @@ def _pg_drop(url: str) -> None:
         conn.execute(f'DROP DATABASE IF EXISTS "{url.rsplit("/", 1)[-1]}" WITH (FORCE)')
 
 
-async def measure(trials: int = 3, callers: int = 10) -> list[Trial] | None:
+async def measure(trials: int = 3, callers: int = 10, offset: int = OFFSET
+                  ) -> list[Trial] | None:
     """The trials, or None when PostgreSQL or Redis is missing (said why)."""
     import redis
 
@@ -214,7 +216,7 @@ async def measure(trials: int = 3, callers: int = 10) -> list[Trial] | None:
     if url is None:
         return None
     var_dir = Path(tempfile.mkdtemp(prefix="aitcomms-takeover-"))
-    env = {**stack_env(var_dir), "DATABASE_URL": url, "REDIS_URL": REDIS,
+    env = {**stack_env(var_dir, offset=offset), "DATABASE_URL": url, "REDIS_URL": REDIS,
            "AITCOMMS_CONTROL_PLANE": "a"}
     planes = Planes(env)
     sipp: asyncio.subprocess.Process | None = None
@@ -234,7 +236,7 @@ async def measure(trials: int = 3, callers: int = 10) -> list[Trial] | None:
         caller = scenario(ROOT / "bench" / "sipp" / "caller.xml", work, call_ms=600000,
                           audio_ms=1000, pcap=caller_pcap(work / "voice.pcap", 1000))
         sipp = await asyncio.create_subprocess_exec(
-            "sipp", f"127.0.0.1:{PORTS['SIP'] + OFFSET}", "-sf", caller, "-i", TRUNK_IP,
+            "sipp", f"127.0.0.1:{PORTS['SIP'] + offset}", "-sf", caller, "-i", TRUNK_IP,
             "-mi", TRUNK_IP, "-s", DID, "-m", str(callers), "-l", str(callers), "-r", "5",
             "-key", "caller", "34600000000", "-key", "rtp_port", "7090", "-nostdin",
             stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL)
