@@ -320,3 +320,60 @@ def test_a_calls_writes_coalesce_and_replay_to_the_same_rows(tmp_path: Path) -> 
     assert [d["chosen"] for d in store.decisions("c-1")] == ["1001"]
     assert store.agent("1001")["status"] == "on_call"  # type: ignore[index]
     db.dispose()
+
+
+async def test_two_nodes_each_call_on_its_own_and_a_lost_nodes_calls_end_once(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two media nodes (control/telephony/fleet.py): a caller on media2 is
+    answered, its agent rung and bridged there, never on the stack's own;
+    a reconnect of the stack's own judges only its calls; media2 unreachable
+    past the bound: its call ends once (row closed, agent to wrap-up)."""
+    from control.acd import reconcile
+    from control.telephony.fleet import AriFleet
+
+    monkeypatch.setattr(reconcile, "NODE_LOST_S", 0.5)
+    db = sqlite_database(tmp_path)
+    _seed(db, {"1001": ["es"]})
+    local, media2 = FakeAri(), FakeAri()
+    fleet = AriFleet("aitcomms")
+    fleet.add("local", local)
+    fleet.add("media2", media2)
+    router = Router(fleet, AcdStore(db), EventBus(), recordings_spool=tmp_path / "spool",
+                    recordings_dir=tmp_path / "rec", crm=CrmLink(db))
+    router.start()
+    await router.refresh()
+    try:
+        await _available(router, "1001")
+        media2.caller_arrives("media2-1.1", "ventas")
+        rung = await media2.wait_rung(1)
+        call_id = rung[0]["appArgs"].split(",")[1]
+        media2.answers(rung[0]["channelId"], call_id)
+        for _ in range(200):
+            if router.agents.status("1001") == "on_call":
+                break
+            await asyncio.sleep(0.01)
+        assert router.agents.status("1001") == "on_call"
+        assert local.requests == [], local.requests  # nothing of it on the other node
+        bridges = [p for m, p, _ in media2.requests if m == "POST" and p == "/bridges"]
+        assert bridges, media2.requests
+        # the stack's own reconnects: it lists nothing, media2's call is not judged
+        for hook in local.on_connect:
+            await hook()
+        assert router.calls.get(call_id) is not None
+        await router.call_log.flush()
+        assert [r["media_node"] for r in router.store.open_calls()] == ["media2"]
+        # media2 unreachable past the bound: the call is over, once
+        media2.connected = False
+        for _ in range(400):
+            if router.calls.get(call_id) is None:
+                break
+            await asyncio.sleep(0.01)
+        assert router.calls.get(call_id) is None
+        assert router.agents.status("1001") in ("wrap_up", "available")
+        await router.call_log.flush()
+        rows = router.store.open_calls()
+        assert rows == [], rows
+        assert router.store.call(call_id)["state"] == "completed"  # type: ignore[index]
+    finally:
+        await router.close()
+        db.dispose()

@@ -22,6 +22,7 @@ import asyncio
 import logging
 import re
 from datetime import UTC, datetime
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from control.acd import distribution, lifecycle, supervision
@@ -43,6 +44,26 @@ BRIDGE_NAME = re.compile(r"^(call|listen|whisper|barge)-(.+)$")
 def node_of_call(acd: Router, media_node: str | None) -> str:
     """The node a call is on (calls from before media nodes: the stack's own)."""
     return media_node or acd.ari.default
+
+
+NODE_LOST_S = 15.0  # a media node unreachable this long has lost its calls
+
+
+async def calls_of_lost_nodes(acd: Router) -> None:
+    """End the calls of a media node that has been unreachable for
+    :data:`NODE_LOST_S` (or was removed from the fleet), once each: their
+    media went with it, and their agents would otherwise stay "on a call"
+    until it came back. Not with the stack's own Asterisk alone: nothing
+    else can take calls then, and its return is reconciled as always."""
+    alone = acd.ari.nodes() == [acd.ari.default]
+    for call in list(acd.calls.calls.values()):
+        node = node_of_call(acd, call.media_node)
+        if call.ended or (alone and node == acd.ari.default) \
+                or acd.ari.down_for(node) < NODE_LOST_S:
+            continue
+        log.warning("call %s: media node %s unreachable for %.0f s: the call is over",
+                    call.id, node, NODE_LOST_S)
+        acd.lanes.submit(call.id, partial(lifecycle.end, acd, call), "media node lost")
 
 
 async def reconcile(acd: Router, node: str) -> None:

@@ -177,6 +177,7 @@ class Router:
                     await self.recordings_disk.check()
                 await self.refresh(whole=False)
                 await self._waiting_callers()
+                await reconcile.calls_of_lost_nodes(self)
                 if self.calls.waiting():
                     self.distributor.request()
             except Exception:

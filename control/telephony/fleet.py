@@ -100,6 +100,7 @@ class AriFleet:
         self.spools: dict[str, Path] = {}
         self._access: dict[str, NodeAccess] = {}
         self._owner: dict[tuple[str, str], str] = {}  # (kind, id) -> node
+        self._down_since: dict[str, float] = {}  # node -> loop time it was first seen down
         self._discover = discover
         self._started = False
         self._task: asyncio.Task[None] | None = None
@@ -192,6 +193,19 @@ class AriFleet:
 
     def nodes(self) -> list[str]:
         return list(self.clients)
+
+    def down_for(self, node: str) -> float:
+        """How long the node's ARI has been seen unreachable (0 while it is
+        connected; infinite for a node no longer in the fleet: removed).
+        Counted from the first call that saw it down (the ACD asks every second)."""
+        client = self.clients.get(node)
+        if client is None:
+            return float("inf")
+        now = asyncio.get_running_loop().time()
+        if client.connected:
+            self._down_since.pop(node, None)
+            return 0.0
+        return now - self._down_since.setdefault(node, now)
 
     # -- which node ------------------------------------------------------------------
 
