@@ -26,6 +26,10 @@ log = logging.getLogger(__name__)
 
 def live(acd: Router, call_id: str) -> LiveCall:
     call = acd.calls.get(call_id)
+    if call is None and acd.reconciling:
+        # a restart or a takeover: the calls are being rebuilt from the nodes
+        raise Unavailable("the calls are being rebuilt from Asterisk: try again in a moment",
+                          "call_id")
     if call is None or call.ended or not call.answered:
         raise Conflict(f"no call {call_id} in progress", "call_id")
     if not acd.ari.connected_to(acd.ari.node_of(call.caller_channel)):

@@ -94,6 +94,8 @@ class Router:
         self._hook_tasks: set[asyncio.Task[None]] = set()
         self._ticker: asyncio.Task[None] | None = None
         self._roster_mark = -1  # the newest audited admin change seen
+        # nodes whose calls are being rebuilt (reconcile after a (re)connect)
+        self.reconciling: set[str] = set()
         self._roster_read = float("-inf")  # loop time of the last whole read
         ari.handlers.append(self.on_event)
         ari.on_connect.append(self.reconcile)
@@ -127,7 +129,11 @@ class Router:
         stasis.on_event(self, event)
 
     async def reconcile(self, node: str) -> None:
-        await reconcile.reconcile(self, node)
+        self.reconciling.add(node)
+        try:
+            await reconcile.reconcile(self, node)
+        finally:
+            self.reconciling.discard(node)
 
     async def refresh(self, whole: bool = True) -> None:
         """Queues and agents as the database has them now (changes made by the
