@@ -6,8 +6,10 @@ the stack's supervisor, and Kamailio's dispatcher spreads real trunk calls
 The control plane connects to every node's ARI (control/telephony/fleet.py)
 and routes the callers of both: each call row names its node
 (``calls.media_node``), media2's AMI sees no ``QueueCallerJoin`` (the
-app_queue fallback stays unused), and a call on media2 is held, transferred,
-hung up and recorded through the API like any other. Each node's AMI says
+app_queue fallback stays unused), and a call on media2 is transcribed (the
+speech tap's legs on media2), held, listened to by a supervisor (his phone
+and the snoop on media2), transferred, hung up and recorded through the API
+like any other. Each node's AMI says
 which calls it took (``Newchannel`` from the edge).
 
 The pure parts first (ports, rendering, the supervisor's re-read), then one
@@ -51,7 +53,7 @@ from tests.harness.ports import sip_port
 from tests.harness.rtp import RtpEndpoint
 from tests.harness.sipp import Sipp, caller_scenario
 from tests.harness.wait import wait_until
-from tests.test_acd import add_agent, agent_phones, api_post, calls, supervisor_token
+from tests.test_acd import add_agent, agent_phones, api_post, calls, login, supervisor_token
 from tests.test_admin_api import http
 from tests.test_calls import TRUNK_IP, caller
 
@@ -60,6 +62,7 @@ IVR_DID = "+34910000082"
 AGENT_DID = "+34910000083"  # a queue with one agent
 AGENT = "1081"
 AGENT2 = "1082"  # only by transfer
+SUPERVISOR = "1084"  # a supervisor's own phone
 NODE = "media2"
 COMPONENT = "asterisk-media2"
 
@@ -259,9 +262,13 @@ def fleet() -> Iterator[Fleet]:
         stack.aitcomms("did", "add", QUEUE_DID, "--to", "queue:ventas")
         add_agent(stack, AGENT, languages="es")
         add_agent(stack, AGENT2, languages="es", available=False)
+        add_agent(stack, SUPERVISOR, available=False)
+        stack.aitcomms("user", "add", "sup-nodes@example.com", "--role", "supervisor",
+                       "--password", "sup-nodes-pw-1", "--agent", SUPERVISOR)
         stack.aitcomms("queue", "add", "soporte", "--members", f"{AGENT},{AGENT2}",
                        "--wrapup", "1")
         stack.aitcomms("did", "add", AGENT_DID, "--to", "queue:soporte")
+        stack.aitcomms("speech", "policy", "soporte", "--on")  # its calls are transcribed
         out = stack.aitcomms("node", "add", NODE, "--local").stdout
         assert f"{COMPONENT} is up; Kamailio reloaded its media nodes" in out, out
         # added after the node: `apply` must reach media2's dialplan too
@@ -355,7 +362,8 @@ async def test_twenty_calls_spread_over_both_nodes_and_all_connect(fleet: Fleet)
             assert rtp.packets > 40 and rtp.rms() > 300, (rtp.packets, rtp.rms())
 
             token = supervisor_token(stack)
-            async with agent_phones(stack, AGENT, AGENT2) as phones:
+            sup_token = login(stack, "sup-nodes@example.com", "sup-nodes-pw-1")
+            async with agent_phones(stack, AGENT, AGENT2, SUPERVISOR) as phones:
                 rtp = await RtpEndpoint.open(TRUNK_IP)
                 call = caller(stack, AGENT_DID, rtp, call_ms=60000, from_user="34600200201")
                 try:
@@ -367,10 +375,28 @@ async def test_twenty_calls_spread_over_both_nodes_and_all_connect(fleet: Fleet)
                     assert (row["media_node"], row["agent_extension"], row["state"]) == (
                         NODE, AGENT, "answered"), row
                     path = f"/api/v1/calls/{row['id']}"
+
+                    async def tapped() -> bool:  # the speech tap's legs, on the call's node
+                        return any(c["Channel"].startswith("AudioSocket/")
+                                   for c in await node_ami.channels())
+                    assert await node_ami.wait_for(tapped, 10), "no speech tap on media2"
                     music = node_ami.record("MusicOnHoldStart")
                     assert api_post(stack, f"{path}/hold", {}, token)[0] == 202
                     assert await wait_until(lambda: music, 5), "no music on hold on media2"
                     assert api_post(stack, f"{path}/unhold", {}, token)[0] == 202
+                    # a supervisor listens: his phone and the snoop are on media2 too
+                    status, body = api_post(stack, "/api/v1/supervision",
+                                            {"call_id": row["id"], "mode": "listen"}, sup_token)
+                    assert status == 202, body
+                    sup_members = await node_ami.wait_for(lambda: node_ami.bridge_holding(
+                        f"PJSIP/agent-{SUPERVISOR}-", "Snoop/"), 10)
+                    assert sup_members, "no supervisor bridge with a snoop on media2"
+                    phones[SUPERVISOR].rtp.reset()
+                    assert await wait_until(lambda: phones[SUPERVISOR].rtp.packets >= 10, 5), \
+                        "no audio reaches the supervisor"
+                    sup_chan = next(m for m in sup_members
+                                    if m.startswith(f"PJSIP/agent-{SUPERVISOR}-"))
+                    await node_ami.manager.send_action({"Action": "Hangup", "Channel": sup_chan})
                     status, body = api_post(stack, f"{path}/transfer", {"to": f"ext:{AGENT2}"},
                                             token)
                     assert status == 202, body
