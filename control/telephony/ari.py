@@ -32,6 +32,17 @@ class AriError(RuntimeError):
         self.status = status
 
 
+async def quietly(request: Awaitable[Any], method: str, path: str) -> Any:
+    """A request whose failure because the thing is already gone (404, 409,
+    422: a channel that hung up) is not an error: None then."""
+    try:
+        return await request
+    except AriError as exc:
+        if exc.status not in (404, 409, 422):
+            log.warning("ARI %s %s: %s", method, path, exc)
+        return None
+
+
 class AriClient:
     def __init__(self, base_url: str, username: str, password: str, app: str) -> None:
         self.base_url = base_url.rstrip("/")
@@ -80,14 +91,7 @@ class AriClient:
             raise AriError(503, f"Asterisk unreachable: {exc or type(exc).__name__}") from exc
 
     async def request_quietly(self, method: str, path: str, **params: Any) -> Any:
-        """A request whose failure because the thing is already gone (404,
-        409, 422: a channel that hung up) is not an error. None then."""
-        try:
-            return await self.request(method, path, **params)
-        except AriError as exc:
-            if exc.status not in (404, 409, 422):
-                log.warning("ARI %s %s: %s", method, path, exc)
-            return None
+        return await quietly(self.request(method, path, **params), method, path)
 
     async def originate(self, *, endpoint: str, channel_id: str, app_args: str,
                         ring_s: int, caller_id: str, originator: str | None = None,

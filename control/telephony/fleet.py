@@ -45,7 +45,7 @@ from typing import Any, Protocol
 from control.secrets import read_secrets
 from control.settings import Settings
 from control.stack import media_nodes
-from control.telephony.ari import AriClient, AriError, EventHandler
+from control.telephony.ari import AriClient, AriError, EventHandler, quietly
 
 log = logging.getLogger(__name__)
 
@@ -270,14 +270,8 @@ class AriFleet:
 
     async def request_quietly(self, method: str, path: str, *, node: str | None = None,
                               **params: Any) -> Any:
-        """A request whose failure because the thing is already gone (404,
-        409, 422) is not an error. None then."""
-        try:
-            return await self.request(method, path, node=node, **params)
-        except AriError as exc:
-            if exc.status not in (404, 409, 422):
-                log.warning("ARI %s %s: %s", method, path, exc)
-            return None
+        """See :func:`control.telephony.ari.quietly`."""
+        return await quietly(self.request(method, path, node=node, **params), method, path)
 
     async def originate(self, *, endpoint: str, channel_id: str, app_args: str,
                         ring_s: int, caller_id: str, originator: str | None = None,
