@@ -12,7 +12,7 @@ from tests.conftest import StackUnderTest
 from tests.harness.ami import Ami
 from tests.harness.ports import sip_port
 from tests.harness.rtp import RtpEndpoint
-from tests.harness.sipp import Sipp, caller_scenario, scenario
+from tests.harness.sipp import Sipp, SippResult, caller_scenario, scenario
 from tests.harness.wait import wait_until
 
 TRUNK_IP = "127.0.0.2"
@@ -33,6 +33,20 @@ def caller(stack: StackUnderTest, number: str, rtp: RtpEndpoint, *, ip: str = TR
                 local_port=sip_port(ip), service=number, auth=auth,
                 timeout_s=call_ms // 1000 + 30,
                 keys={"caller": from_user, "rtp_port": rtp.port})
+
+
+async def trunk_calls(stack: StackUnderTest, number: str, *, calls: int, rate: float,
+                      call_ms: int, from_user: str, timeout_s: int = 60) -> SippResult:
+    """``calls`` trunk callers to ``number``, ``rate`` new ones a second, each
+    staying ``call_ms`` at most (one SIPp, one RTP endpoint for them all)."""
+    rtp = await RtpEndpoint.open(TRUNK_IP)
+    try:
+        return await Sipp(caller_scenario(call_ms), stack.sip_target, local_ip=TRUNK_IP,
+                          local_port=sip_port(TRUNK_IP), service=number, calls=calls,
+                          rate=rate, keys={"caller": from_user, "rtp_port": rtp.port},
+                          timeout_s=timeout_s).run(timeout_s + 30)
+    finally:
+        rtp.close()
 
 
 async def register(stack: StackUnderTest, ext: str, password: str, contact_port: int,

@@ -52,7 +52,7 @@ from tests.harness.sipp import Sipp, caller_scenario
 from tests.harness.wait import wait_until
 from tests.test_acd import add_agent, agent_phones, calls, supervisor_token
 from tests.test_admin_api import http
-from tests.test_calls import TRUNK_IP
+from tests.test_calls import TRUNK_IP, trunk_calls
 
 REDIS = "redis://127.0.0.1:6379/15"
 DID = "+34910000091"
@@ -404,15 +404,9 @@ async def test_two_media_nodes_two_control_planes_twenty_calls_reach_agents(
             socket(session, f"http://127.0.0.1:{follower}{events_websocket.PATH}",
                    token) as ws, \
             agent_phones(stack, *extensions, calls=6, timeout_s=120):
-        rtp = await RtpEndpoint.open(TRUNK_IP)
-        try:
-            # callers stay 3 s from their answer: only a prompt agent is reached
-            sipp = Sipp(caller_scenario(3000), stack.sip_target, local_ip=TRUNK_IP,
-                        local_port=sip_port(TRUNK_IP), service=DID, calls=20, rate=2,
-                        keys={"caller": "34600910910", "rtp_port": rtp.port}, timeout_s=90)
-            result = await sipp.run(120)
-        finally:
-            rtp.close()
+        # callers stay 3 s from their answer: only a prompt agent is reached
+        result = await trunk_calls(stack, DID, calls=20, rate=2, call_ms=3000,
+                                   from_user="34600910910", timeout_s=90)
         assert result.returncode == 0 and result.successful == 20, result.output[-2000:]
         new = await wait_until(lambda: (rows := [c for c in calls(stack)
                                                  if c["id"] not in before])

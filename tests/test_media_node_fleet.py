@@ -55,7 +55,7 @@ from tests.harness.sipp import Sipp, caller_scenario
 from tests.harness.wait import wait_until
 from tests.test_acd import add_agent, agent_phones, api_post, calls, login, supervisor_token
 from tests.test_admin_api import http
-from tests.test_calls import TRUNK_IP, caller
+from tests.test_calls import TRUNK_IP, caller, trunk_calls
 
 QUEUE_DID = "+34910000081"  # a queue nobody takes: callers wait (4 s each)
 IVR_DID = "+34910000082"
@@ -316,15 +316,9 @@ async def test_twenty_calls_spread_over_both_nodes_and_all_connect(fleet: Fleet)
         on_local, on_node = local_ami.record("Newchannel"), node_ami.record("Newchannel")
         joined = node_ami.record("QueueCallerJoin")
         before = {c["id"] for c in calls(stack)}
-        rtp = await RtpEndpoint.open(TRUNK_IP)
-        try:
-            # one SIPp, 20 calls of 4 s, 5 new ones a second: up to ~20 up at once
-            sipp = Sipp(caller_scenario(4000), stack.sip_target, local_ip=TRUNK_IP,
-                        local_port=sip_port(TRUNK_IP), service=QUEUE_DID, calls=20, rate=5,
-                        keys={"caller": "34600100100", "rtp_port": rtp.port}, timeout_s=60)
-            result = await sipp.run(90)
-        finally:
-            rtp.close()
+        # one SIPp, 20 calls of 4 s, 5 new ones a second: up to ~20 up at once
+        result = await trunk_calls(stack, QUEUE_DID, calls=20, rate=5, call_ms=4000,
+                                   from_user="34600100100")
         local_n = len(_arrivals(on_local))
         node_n = await wait_until(lambda: len(_arrivals(on_node)), 3)
         figures.report(f"media nodes: 20 trunk calls to a queue, 5/s, 4 s each -> local "
@@ -501,14 +495,8 @@ async def test_kill_9_of_the_second_node_new_calls_go_to_the_survivor(fleet: Fle
     assert re.search(r"\s1\s+\d\d:\d\d:\d\dZ signal 9 \(SIGKILL\)", line), line
     async with Ami(fleet.ports.ami, fleet.node_secret()) as node_ami:
         on_node = node_ami.record("Newchannel")
-        rtp = await RtpEndpoint.open(TRUNK_IP)
-        try:
-            sipp = Sipp(caller_scenario(3000), stack.sip_target, local_ip=TRUNK_IP,
-                        local_port=sip_port(TRUNK_IP), service=QUEUE_DID, calls=6, rate=4,
-                        keys={"caller": "34600500500", "rtp_port": rtp.port}, timeout_s=40)
-            result = await sipp.run(60)
-        finally:
-            rtp.close()
+        result = await trunk_calls(stack, QUEUE_DID, calls=6, rate=4, call_ms=3000,
+                                   from_user="34600500500", timeout_s=40)
         assert result.returncode == 0 and result.successful == 6, result.output[-2000:]
         assert _arrivals(on_node), f"{NODE} took none of 6 calls after it came back"
 
@@ -542,14 +530,8 @@ async def test_drain_then_remove_the_second_node(fleet: Fleet) -> None:
             assert fleet.up()
 
             before = len(_arrivals(on_node))
-            rtp = await RtpEndpoint.open(TRUNK_IP)
-            try:
-                sipp = Sipp(caller_scenario(2000), stack.sip_target, local_ip=TRUNK_IP,
-                            local_port=sip_port(TRUNK_IP), service=QUEUE_DID, calls=6, rate=4,
-                            keys={"caller": "34600700700", "rtp_port": rtp.port}, timeout_s=40)
-                result = await sipp.run(60)
-            finally:
-                rtp.close()
+            result = await trunk_calls(stack, QUEUE_DID, calls=6, rate=4, call_ms=2000,
+                                       from_user="34600700700", timeout_s=40)
             assert result.returncode == 0 and result.successful == 6, result.output[-2000:]
             assert len(_arrivals(on_node)) == before, "a drained node got a new call"
             # the call already on it finishes normally (its BYE answered)
