@@ -32,7 +32,7 @@ def live(acd: Router, call_id: str) -> LiveCall:
                           "call_id")
     if call is None or call.ended or not call.answered:
         raise Conflict(f"no call {call_id} in progress", "call_id")
-    if not acd.ari.connected_to(acd.ari.node_of(call.caller_channel)):
+    if not acd.ari.connected_to(acd.node_of(call)):
         # what was done now could not reach Asterisk, nor be seen to
         raise Unavailable("ARI is reconnecting: try again in a moment", "call_id")
     return call
@@ -121,7 +121,7 @@ async def consult(acd: Router, call_id: str, extension: str) -> None:
     call.consult_channel, call.consult_agent = channel, extension
     acd.calls.link(channel, call)
     await acd.ari.originate(endpoint=f"PJSIP/agent-{extension}", channel_id=channel,
-                            node=acd.ari.node_of(call.caller_channel),
+                            node=acd.node_of(call),
                             app_args=f"consult,{call.id}", ring_s=30,
                             caller_id=call.caller_number or "anonymous")
 

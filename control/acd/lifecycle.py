@@ -130,7 +130,7 @@ async def connect(acd: Router, call: LiveCall, agent_channel: str, extension: st
                   record: bool) -> None:
     """Bridge the customer's leg with the agent's, record, and tell: the one
     way every kind of call is put through (inbound, outbound, transfers)."""
-    bridge = await acd.ari.request("POST", "/bridges", node=acd.ari.node_of(call.caller_channel),
+    bridge = await acd.ari.request("POST", "/bridges", node=acd.node_of(call),
                                    type="mixing", name=f"call-{call.id}")
     call.bridge_id = bridge["id"]
     await acd.ari.request("POST", f"/bridges/{bridge['id']}/addChannel",

@@ -21,7 +21,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
-from datetime import UTC, datetime
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
@@ -29,7 +28,7 @@ from control.acd import distribution, lifecycle, supervision
 from control.acd.calls import LiveCall, Supervision
 from control.acd.customers import is_transient
 from control.acd.models import AgentStatus, CallState
-from control.acd.store import now
+from control.acd.store import now, parse_time
 from control.telephony.ari import AriError
 
 if TYPE_CHECKING:
@@ -39,11 +38,6 @@ log = logging.getLogger(__name__)
 
 # bridges the ACD creates: "call-ID" (caller and agent), "MODE-ID" (supervisor and snoop)
 BRIDGE_NAME = re.compile(r"^(call|listen|whisper|barge)-(.+)$")
-
-
-def node_of_call(acd: Router, media_node: str | None) -> str:
-    """The node a call is on (calls from before media nodes: the stack's own)."""
-    return media_node or acd.ari.default
 
 
 NODE_LOST_S = 15.0  # a media node unreachable this long has lost its calls
@@ -57,7 +51,7 @@ async def calls_of_lost_nodes(acd: Router) -> None:
     else can take calls then, and its return is reconciled as always."""
     alone = acd.ari.nodes() == [acd.ari.default]
     for call in list(acd.calls.calls.values()):
-        node = node_of_call(acd, call.media_node)
+        node = acd.node_of(call)
         if call.ended or (alone and node == acd.ari.default) \
                 or acd.ari.down_for(node) < NODE_LOST_S:
             continue
@@ -76,7 +70,7 @@ async def reconcile(acd: Router, node: str) -> None:
     await acd.refresh()
     bridge_of = {chan: b["id"] for b in bridges for chan in b.get("channels", [])}
     for call in list(acd.calls.calls.values()):
-        if node_of_call(acd, call.media_node) == node:
+        if acd.node_of(call) == node:
             await _call(acd, call, channels, bridge_of, node)
     try:
         await acd.call_log.flush()  # rows written before they are read back
@@ -91,11 +85,8 @@ async def reconcile(acd: Router, node: str) -> None:
         if row["id"] in acd.calls.calls:
             continue
         # waiting as long as it has: callers taken over keep their order
-        waited = 0.0
-        if row.get("entered_at"):
-            entered_at = datetime.fromisoformat(row["entered_at"])
-            waited = (wall_now - (entered_at if entered_at.tzinfo
-                                  else entered_at.replace(tzinfo=UTC))).total_seconds()
+        waited = (wall_now - parse_time(row["entered_at"])).total_seconds() \
+            if row.get("entered_at") else 0.0
         call = LiveCall(
             id=row["id"], queue=row["queue"], caller_channel=row["caller_channel"],
             caller_number=row["caller_number"], language=row["language"],
@@ -111,7 +102,7 @@ async def reconcile(acd: Router, node: str) -> None:
         if call.answered and row.get("recording"):
             call.recording = call.id
         acd.calls.add(call)
-        if node_of_call(acd, call.media_node) == node:
+        if acd.node_of(call) == node:
             await _call(acd, call, channels, bridge_of, node)
     await _bridges(acd, channels, bridges, node)
     await _agents(acd)

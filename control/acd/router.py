@@ -128,6 +128,11 @@ class Router:
     def on_event(self, event: dict[str, Any]) -> None:
         stasis.on_event(self, event)
 
+    def node_of(self, call: LiveCall) -> str:
+        """The media node a call is on: every leg, bridge and snoop of it is
+        there (calls from before media nodes: the stack's own)."""
+        return call.media_node or self.ari.default
+
     async def reconcile(self, node: str) -> None:
         self.reconciling.add(node)
         try:

@@ -44,7 +44,8 @@ def now() -> datetime:
 _TIMES = ("entered_at", "answered_at", "ended_at")
 
 
-def _when(value: Any) -> Any:
+def parse_time(value: Any) -> Any:
+    """A stored time (ISO text, naive meaning UTC) as an aware datetime; others as given."""
     if isinstance(value, str):
         d = datetime.fromisoformat(value)
         return d if d.tzinfo else d.replace(tzinfo=UTC)
@@ -131,7 +132,7 @@ def apply_op(session: Session, op: dict[str, Any]) -> None:
     conn = session.connection()
     kind = op["op"]
     if kind == "call":
-        fields = {k: _when(v) if k in _TIMES else v for k, v in op["fields"].items()}
+        fields = {k: parse_time(v) if k in _TIMES else v for k, v in op["fields"].items()}
         keys = tuple(sorted(fields))
         created = 0
         if "entered_at" in fields:  # the call's first write: its row
@@ -144,20 +145,20 @@ def apply_op(session: Session, op: dict[str, Any]) -> None:
         if needs is None:  # a transfer: the needs the call's last decision stored
             needs = conn.scalar(_statement("last_needs"), {"call_id": op["call_id"]})
         conn.execute(_statement("decision"), {
-            "call_id": op["call_id"], "decided_at": _when(op["decided_at"]),
+            "call_id": op["call_id"], "decided_at": parse_time(op["decided_at"]),
             "candidates": op["candidates"], "chosen": op["chosen"],
             "reason": op["reason"][:255], "needs": needs})
     elif kind == "agent":
         conn.execute(_statement("agent_status"), {
             "_ext": op["extension"], "_status": op["status"], "_reason": op["reason"],
             "status": op["status"], "pause_reason": op["reason"],
-            "status_since": _when(op["since"])})
+            "status_since": parse_time(op["since"])})
         if op.get("missed") is not None:
             conn.execute(_statement("agent_missed"), {"_ext": op["extension"],
                                                       "missed_in_a_row": op["missed"]})
     elif kind == "event":
         conn.execute(_statement("event"), {
-            "call_id": op["call_id"], "at": _when(op["at"]), "kind": op["kind"][:32],
+            "call_id": op["call_id"], "at": parse_time(op["at"]), "kind": op["kind"][:32],
             "agent_extension": op.get("agent"), "data": op.get("data") or None})
     elif kind == "recording":
         from control.crm.models import Interaction

@@ -38,7 +38,7 @@ async def supervise(acd: Router, call_id: str, mode: str, extension: str) -> str
     channel = f"sup-{uuid.uuid4().hex[:16]}"
     # on the agent channel's node: the snoop and its bridge are there
     await acd.ari.originate(endpoint=f"PJSIP/agent-{extension}", channel_id=channel,
-                            node=acd.ari.node_of(call.agent_channel),
+                            node=acd.node_of(call),
                             app_args=f"supervisor,{call_id},{mode}", ring_s=30,
                             caller_id=f"{mode} {call.caller_number}")
     return channel
@@ -71,7 +71,7 @@ async def supervisor_answers(acd: Router, channel: dict[str, Any], args: list[st
         log.warning("could not snoop on call %s", call_id)
         await acd.ari.request_quietly("DELETE", f"/channels/{sup_channel}")
         return
-    bridge = await acd.ari.request("POST", "/bridges", node=acd.ari.node_of(sup_channel),
+    bridge = await acd.ari.request("POST", "/bridges", node=acd.node_of(call),
                                    type="mixing", name=f"{mode}-{call_id}")
     acd.calls.supervision[sup_channel] = Supervision(call_id, snoop_id, bridge["id"])
     call.supervisors.append(sup_channel)
