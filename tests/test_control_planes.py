@@ -21,8 +21,6 @@ import asyncio
 import json
 import os
 import signal
-import subprocess
-import sys
 import time
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
@@ -31,12 +29,12 @@ from typing import Any
 
 import pytest
 
+from bench.takeover import Planes  # control plane "b": the stack's data, its own ports
 from control.ha import fence
 from control.ha.lease import KEY, TOKENS, RoutingLease
 from control.stack.components import port_open
 from tests.conftest import (
     _OFFSET,
-    ROOT,
     SECOND_STACK_OFFSET,
     StackUnderTest,
     ports_at,
@@ -138,34 +136,6 @@ def test_the_fence_stops_an_older_holders_writes(tmp_path: Path) -> None:
 # -- two control planes on a real stack -------------------------------------------------
 
 
-class SecondControlPlane:
-    """Control plane "b": the stack's data, its own HTTP, FastAGI and
-    AudioSocket ports."""
-
-    def __init__(self, stack: StackUnderTest) -> None:
-        self.http = stack.port("http") + 50
-        self.env = {**stack.env, "AITCOMMS_CONTROL_PLANE": "b",
-                    "AITCOMMS_PORT_HTTP": str(self.http),
-                    "AITCOMMS_PORT_FASTAGI": str(stack.port("fastagi") + 50),
-                    "AITCOMMS_PORT_AUDIOSOCKET": str(stack.port("audiosocket") + 50)}
-        self.log = stack.var_dir / "log" / "control-b.log"
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> None:
-        with self.log.open("ab") as out:
-            self.proc = subprocess.Popen([sys.executable, "-m", "control", "serve"],
-                                         env=self.env, cwd=ROOT, stdout=out,
-                                         stderr=subprocess.STDOUT)
-
-    def stop(self) -> None:
-        if self.proc and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-
-
 def _holder(stack: StackUnderTest) -> dict[str, Any] | None:
     import redis
 
@@ -185,7 +155,7 @@ def _health(port: int) -> dict[str, Any]:
 
 
 @pytest.fixture(scope="module")
-def planes() -> Iterator[tuple[StackUnderTest, SecondControlPlane]]:
+def planes() -> Iterator[tuple[StackUnderTest, Planes]]:
     taken = port_open("udp", ports_at(_OFFSET)["SIP"])
     with production_data() as data, running_stack(
             SECOND_STACK_OFFSET if taken else _OFFSET, **data,
@@ -197,12 +167,12 @@ def planes() -> Iterator[tuple[StackUnderTest, SecondControlPlane]]:
         stack.aitcomms("queue", "add", "siniestros", "--members", ",".join([*AGENTS, SPARE]),
                        "--wrapup", "1", "--max-wait", "300")
         stack.aitcomms("did", "add", DID, "--to", "queue:siniestros")
-        b = SecondControlPlane(stack)
-        b.start()
+        b = Planes(stack.env)
+        b.start_b()
         try:
             yield stack, b
         finally:
-            b.stop()
+            b.stop_b()
 
 
 @asynccontextmanager
@@ -231,13 +201,13 @@ def _state(stack: StackUnderTest, ids: set[str] | None = None) -> dict[str, list
 
 @pytest.mark.stack
 async def test_kill_9_of_the_routing_control_plane_the_survivor_takes_over(
-        planes: tuple[StackUnderTest, SecondControlPlane]) -> None:
+        planes: tuple[StackUnderTest, Planes]) -> None:
     stack, b = planes
     # a routes (its supervisor started it first), b follows and says so
     assert await wait_until(lambda: (_holder(stack) or {}).get("name") == "a", 20), \
         _holder(stack)
-    assert await wait_until(lambda: _health(b.http).get("ari") == "following", 30), \
-        _health(b.http)
+    assert await wait_until(lambda: _health(b.http_b).get("ari") == "following", 30), \
+        _health(b.http_b)
     token_a = int(_holder(stack)["token"])  # type: ignore[index]
     token = supervisor_token(stack)
     async with agent_phones(stack, *AGENTS, SPARE, calls=6, timeout_s=300) as phones, \
@@ -252,7 +222,7 @@ async def test_kill_9_of_the_routing_control_plane_the_survivor_takes_over(
         talking = _state(stack)["answered"]
         waiting = sorted(_state(stack)["waiting"], key=lambda i: rows[i]["entered_at"])
         # b forwards what a answers: the live calls, through b's port
-        got, live = http_on(stack, b.http, "GET", "/api/v1/calls/live")
+        got, live = http_on(stack, b.http_b, "GET", "/api/v1/calls/live")
         assert got == 200 and len(live["calls"]) == 15, live
 
         # kill -9 the routing control plane
@@ -261,12 +231,12 @@ async def test_kill_9_of_the_routing_control_plane_the_survivor_takes_over(
         os.kill(pid, signal.SIGKILL)
         taken = await wait_until(lambda: (h := _holder(stack)) and h["token"] > token_a and h, 20)
         assert taken, _holder(stack)
-        survivor = b.http if taken["name"] == "b" else stack.port("http")
+        survivor = b.http_b if taken["name"] == "b" else stack.port("http")
         assert await wait_until(lambda: _health(survivor).get("ari") == "up", 20)
         took_over = time.monotonic() - killed
         # its view rebuilt from the nodes and the rows (reconcile): all 15 calls live,
         # as b's API shows them whichever of the two routes now
-        assert await wait_until(lambda: len((http_on(stack, b.http, "GET", "/api/v1/calls/live")
+        assert await wait_until(lambda: len((http_on(stack, b.http_b, "GET", "/api/v1/calls/live")
                                              [1] or {}).get("calls", [])) == 15, 10)
         rebuilt = time.monotonic() - killed
         figures.report(f"control planes: routing control plane killed (SIGKILL) with 5 "
@@ -280,11 +250,11 @@ async def test_kill_9_of_the_routing_control_plane_the_survivor_takes_over(
         first = talking[0]
         path = f"/api/v1/calls/{first}"
         music = ami.record("MusicOnHoldStart")
-        got, body = http_on(stack, b.http, "POST", f"{path}/hold", {}, token)
+        got, body = http_on(stack, b.http_b, "POST", f"{path}/hold", {}, token)
         assert got == 202, body
         assert await wait_until(lambda: music, 5), "no music on hold after the takeover"
-        assert http_on(stack, b.http, "POST", f"{path}/unhold", {}, token)[0] == 202
-        got, body = http_on(stack, b.http, "POST", f"{path}/transfer", {"to": f"ext:{SPARE}"},
+        assert http_on(stack, b.http_b, "POST", f"{path}/unhold", {}, token)[0] == 202
+        got, body = http_on(stack, b.http_b, "POST", f"{path}/transfer", {"to": f"ext:{SPARE}"},
                             token)
         assert got == 202, body
         assert await ami.wait_for(
@@ -293,7 +263,7 @@ async def test_kill_9_of_the_routing_control_plane_the_survivor_takes_over(
         # the other four hang up through the API, one a second: each agent is
         # free after its 1 s wrap-up and takes the longest waiting caller
         for call_id in talking[1:]:
-            assert http_on(stack, b.http, "POST", f"/api/v1/calls/{call_id}/hangup", {},
+            assert http_on(stack, b.http_b, "POST", f"/api/v1/calls/{call_id}/hangup", {},
                            token)[0] == 202
             await asyncio.sleep(1)
         # then, until every caller was answered, the calls talking end
@@ -305,14 +275,14 @@ async def test_kill_9_of_the_routing_control_plane_the_survivor_takes_over(
                 break
             for call_id in state.get("answered", []):
                 if call_id not in done and call_id != first:
-                    http_on(stack, b.http, "POST", f"/api/v1/calls/{call_id}/hangup", {},
+                    http_on(stack, b.http_b, "POST", f"/api/v1/calls/{call_id}/hangup", {},
                             token)
                     done.add(call_id)
             await asyncio.sleep(1)
         state = _state(stack)
         assert not state.get("waiting") and not state.get("ringing"), state
         for call_id in [*state.get("answered", [])]:
-            http_on(stack, b.http, "POST", f"/api/v1/calls/{call_id}/hangup", {}, token)
+            http_on(stack, b.http_b, "POST", f"/api/v1/calls/{call_id}/hangup", {}, token)
         assert await wait_until(lambda: set(_state(stack)) <= {"completed"}, 20), _state(stack)
         for phone in phones.values():
             phone.sipp.kill()
@@ -374,7 +344,7 @@ def _fence_token(stack: StackUnderTest) -> int | None:
 
 @pytest.mark.stack
 async def test_two_media_nodes_two_control_planes_twenty_calls_reach_agents(
-        planes: tuple[StackUnderTest, SecondControlPlane]) -> None:
+        planes: tuple[StackUnderTest, Planes]) -> None:
     """Must-shows 1 and 5 together: whichever control plane routes, the calls
     of both media nodes reach agents; a websocket on the other one hears them."""
     import aiohttp
@@ -385,8 +355,8 @@ async def test_two_media_nodes_two_control_planes_twenty_calls_reach_agents(
     stack, b = planes
     holder = await wait_until(lambda: _holder(stack), 20)
     assert holder, "nobody routes"
-    leader = b.http if holder["name"] == "b" else stack.port("http")
-    follower = stack.port("http") if leader == b.http else b.http
+    leader = b.http_b if holder["name"] == "b" else stack.port("http")
+    follower = stack.port("http") if leader == b.http_b else b.http_b
     # the follower is up (the supervisor restarted a killed "a" as one)
     assert await wait_until(lambda: _health(follower).get("ari") == "following", 40), \
         _health(follower)
