@@ -377,3 +377,41 @@ async def test_two_nodes_each_call_on_its_own_and_a_lost_nodes_calls_end_once(
     finally:
         await router.close()
         db.dispose()
+
+
+async def test_a_recording_of_a_node_run_elsewhere_is_fetched_over_its_ari(
+        tmp_path: Path) -> None:
+    """No spool folder of that node here: the recording is fetched over its
+    ARI into the recordings folder, then deleted there; a node that cannot
+    hand it over keeps it (nothing half-written here)."""
+    from control.acd import lifecycle
+    from control.telephony.ari import AriError
+    from control.telephony.fleet import AriFleet
+
+    db = sqlite_database(tmp_path)
+    local, far = FakeAri(), FakeAri()
+    fleet = AriFleet("aitcomms")
+    fleet.add("local", local, spool=tmp_path / "spool")
+    fleet.add("far1", far)  # run elsewhere: no spool
+    router = Router(fleet, AcdStore(db), EventBus(), recordings_spool=tmp_path / "spool",
+                    recordings_dir=tmp_path / "rec", crm=CrmLink(db))
+    try:
+        far.emit({"type": "BridgeCreated", "bridge": {"id": "b-1"}})
+        await fleet.request("POST", "/bridges/b-1/record", name="c-1", format="wav")
+        far.files["/recordings/stored/c-1/file"] = b"RIFF-audio"
+        router.recordings_pending["c-1"] = "1001"
+        await lifecycle.recording_finished(router, "c-1")
+        assert (tmp_path / "rec" / "c-1.wav").read_bytes() == b"RIFF-audio"
+        assert ("DELETE", "/recordings/stored/c-1", {}) in far.requests
+        assert "c-1" not in router.recordings_pending and local.requests == []
+
+        await fleet.request("POST", "/bridges/b-1/record", name="c-2", format="wav")
+        far.trouble["/recordings/stored/c-2"] = AriError(503, "Asterisk unreachable")
+        router.recordings_pending["c-2"] = "1001"
+        await lifecycle.recording_finished(router, "c-2")
+        assert not (tmp_path / "rec" / "c-2.wav").exists()
+        assert not any(m == "DELETE" and "c-2" in p for m, p, _ in far.requests)
+        assert "c-2" not in router.recordings_pending
+    finally:
+        await router.close()
+        db.dispose()

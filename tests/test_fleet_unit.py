@@ -6,6 +6,7 @@ no node when there are several."""
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -136,3 +137,51 @@ async def test_choose_node_takes_the_least_busy_connected_node() -> None:
         one.emit({"type": "StasisStart", "channel": {"id": f"l{i}"}})
     two.emit({"type": "StasisStart", "channel": {"id": "m0"}})
     assert fleet.choose_node() == "media2"
+
+
+async def test_a_recording_is_fetched_from_the_node_that_made_it(tmp_path: Path) -> None:
+    fleet, one, two = _two()
+    two.emit({"type": "BridgeCreated", "bridge": {"id": "b-2"}})
+    await fleet.request("POST", "/bridges/b-2/record", name="call-2", format="wav")
+    two.files["/recordings/stored/call-2/file"] = b"RIFF...."
+    await fleet.download("/recordings/stored/call-2/file", tmp_path / "call-2.wav")
+    assert (tmp_path / "call-2.wav").read_bytes() == b"RIFF...."
+    assert _paths(two)[-1] == "GET /recordings/stored/call-2/file" and one.requests == []
+    await fleet.request_quietly("DELETE", "/recordings/stored/call-2")
+    assert _paths(two)[-1] == "DELETE /recordings/stored/call-2"
+
+
+def test_every_node_adds_the_nodes_run_elsewhere_with_their_ari_url(tmp_path: Path) -> None:
+    from control.provisioning import nodes
+    from control.settings import Settings
+    from tests.harness.crm import sqlite_database
+
+    settings = Settings(var_dir=tmp_path / "var", rootfs=tmp_path / "rootfs")
+    db = sqlite_database(tmp_path)
+    try:
+        with db.session() as session:
+            nodes.create_node(session, name="far1", host="127.0.0.3", port=5080,
+                              ari_url="http://127.0.0.3:8088/")
+            nodes.create_node(session, name="kamailio-only", host="127.0.0.4", port=5080)
+        found = fleet_module.every_node(settings, db)
+        assert [(a.name, a.url, a.spool) for a in found] == [
+            ("local", f"http://127.0.0.1:{settings.ports.ari}",
+             settings.asterisk_dir / "spool" / "recording"),
+            ("far1", "http://127.0.0.3:8088", None)]  # no spool here: fetched over ARI
+        with db.session() as session:
+            stored = nodes.get_node(session, "far1").ari_password
+        assert stored and len(stored) >= 24 and found[1].password == stored
+    finally:
+        db.dispose()
+
+
+@pytest.mark.parametrize("url", ["ftp://x:1", "http://x", "http://u:p@x:1", "http://x:1/ari",
+                                 "http://x:1?a=1", "x:1", "", "http://x:99999"])
+def test_an_ari_url_is_http_host_and_port_only(url: str) -> None:
+    from control.errors import InvalidInput
+    from control.provisioning import nodes
+
+    with pytest.raises(InvalidInput) as refused:
+        nodes.check_ari_url(url)
+    assert refused.value.field == "ari_url"
+    assert nodes.check_ari_url("https://media1.example:8089/") == "https://media1.example:8089"

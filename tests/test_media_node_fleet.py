@@ -156,6 +156,36 @@ def test_a_node_renders_its_own_names_ports_folders_and_secrets(tmp_path: Path) 
     assert media_nodes.entity_id("media2") != media_nodes.entity_id("media3")
 
 
+def test_a_node_run_elsewhere_renders_its_address_ari_port_and_password(
+        tmp_path: Path) -> None:
+    from control.provisioning.models import MediaNode
+
+    settings = Settings(var_dir=tmp_path / "var", rootfs=tmp_path / "rootfs")
+    data = _data(settings.root)
+    site = render.RemoteSite(folder="/srv/media1", out=tmp_path / "media1", edge="10.0.0.1",
+                             rtp=(10000, 10999))
+    node = MediaNode(name="media1", address="10.0.0.11", port=5080,
+                     ari_url="http://127.0.0.1:18088", ari_password="far-ari-pw")
+    files = {f.path.name: f for f in render.render_remote_node(settings, node, data, site)}
+    assert all(f.mode == 0o600 and f.path.parent == site.out / "etc" for f in files.values())
+    text = {name: f.text for name, f in files.items()}
+    # SIP and media on its own address; Kamailio trusted and reached at the edge's
+    assert "bind = 10.0.0.11:5080" in text["pjsip.conf"]
+    assert "media_address = 10.0.0.11" in text["pjsip.conf"]
+    assert "match = 10.0.0.1\n" in text["pjsip.conf"]
+    # ARI and AMI on its host's loopback (reached through a tunnel), its own passwords
+    assert "bindaddr = 127.0.0.1" in text["http.conf"] and "bindport = 18088" in text["http.conf"]
+    assert "bindaddr = 127.0.0.1" in text["manager.conf"]
+    assert "password = far-ari-pw" in text["ari.conf"]
+    assert "astspooldir => /srv/media1/spool" in text["asterisk.conf"]
+    assert "systemname = media1" in text["asterisk.conf"]
+    assert "rtpstart = 10000" in text["rtp.conf"] and "rtpend = 10999" in text["rtp.conf"]
+    # the stack's own files say none of it
+    own = {f.path.name: f.text for f in render.render_all(
+        settings, {"AMI_PASSWORD": "a", "ARI_PASSWORD": "b", "JWT_SECRET": "j"}, data)}
+    assert "media_address" not in own["pjsip.conf"] and "match = 127.0.0.1\n" in own["pjsip.conf"]
+
+
 def test_node_files_are_read_by_slot_and_bad_ones_skipped(tmp_path: Path) -> None:
     settings = Settings(var_dir=tmp_path / "var", rootfs=tmp_path / "rootfs")
     media_nodes.write_local_node(settings, LocalNode("media3", 2))
@@ -577,3 +607,149 @@ def test_nodes_api_adds_and_removes_a_node_this_box_runs(fleet: Fleet) -> None:
     # stopped before the answer: its ports are free for the next node
     assert not port_open("tcp", ports.ami), f"media3's AMI ({ports.ami}) still answers"
     assert "asterisk-media3" not in stack.aitcomms("status").stdout
+
+
+# -- a node run elsewhere: on its own loopback address, driven over its ARI URL ----------
+
+REMOTE = "remote1"
+REMOTE_IP = "127.0.0.3"  # another "host": its SIP and ARI listen there, not on 127.0.0.1
+
+
+async def _remote_ari(url: str, password: str, path: str, **params: str) -> Any:
+    """GET on the remote node's own ARI (what it says, not the control plane)."""
+    import aiohttp
+
+    auth = {"Authorization": aiohttp.encode_basic_auth("aitcomms", password)}
+    async with aiohttp.ClientSession(headers=auth) as s, \
+            s.get(f"{url}/ari{path}", params=params) as resp:
+        assert resp.status == 200, await resp.text()
+        return await resp.json()
+
+
+@pytest.mark.stack
+async def test_a_node_run_elsewhere_is_driven_over_its_ari_url(fleet: Fleet) -> None:
+    """``node add --host --ari-url`` and ``node files``: an Asterisk the box's
+    supervisor does not run, in a folder of its own, listening on another
+    address; the control plane finds it in the database, connects to its ARI
+    there, routes its caller to an agent (the agent's leg from that node,
+    through Kamailio), and fetches the call's recording over ARI (no spool
+    folder shared), deleting it there."""
+    stack = fleet.stack
+    ports = node_ports(stack.settings.ports, 1)  # media2's, free again (removed above)
+    ari_url = f"http://{REMOTE_IP}:{ports.ari}"
+    rootfs = stack.settings.rootfs
+    host_dir = stack.settings.asterisk_dir / "hosts" / REMOTE  # "its host's" folder
+
+    # bad input: each refused with its field, nothing stored
+    for args, field in ((["--host", REMOTE_IP, "--ari-url", "ftp://x:1"], "ari_url"),
+                        (["--host", REMOTE_IP, "--ari-url", "http://x"], "ari_url"),
+                        (["--local", "--ari-url", ari_url], "ari_url")):
+        refused = stack.aitcomms("node", "add", REMOTE, *args, check=False)
+        assert refused.returncode == 2 and f"{field}:" in refused.stderr, refused.stderr
+    got, answer = http(stack, "POST", "/api/v1/nodes", {"name": REMOTE, "host": REMOTE_IP,
+                                                          "ari_url": "http://x:1/ari?u=1"})
+    assert (got, answer.get("field")) == (422, "ari_url"), answer
+    refused = stack.aitcomms("node", "files", "local", "--out", str(host_dir), check=False)
+    assert refused.returncode == 2 and "name:" in refused.stderr, refused.stderr
+
+    out = stack.aitcomms("node", "add", REMOTE, "--host", REMOTE_IP, "--port",
+                         str(ports.asterisk_sip), "--ari-url", ari_url).stdout
+    assert f"drive it over ARI at {ari_url}" in out, out
+    _, listed = http(stack, "GET", "/api/v1/nodes")
+    row = next(n for n in listed["nodes"] if n["name"] == REMOTE)
+    assert (row["ari_url"], row["local"]) == (ari_url, False), row
+    assert "password" not in json.dumps(listed), "a node's password left the API"
+    refused = stack.aitcomms("node", "files", REMOTE, "--out", "/tmp/elsewhere", "--root",
+                             str(rootfs), check=False)
+    assert refused.returncode == 2 and "out:" in refused.stderr, refused.stderr
+    out = stack.aitcomms("node", "files", REMOTE, "--out", str(host_dir), "--root", str(rootfs),
+                         "--rtp", f"{ports.asterisk_rtp_min}-{ports.asterisk_rtp_max}").stdout
+    etc = host_dir / "etc"
+    http_conf, ari_conf = (etc / "http.conf").read_text(), (etc / "ari.conf").read_text()
+    assert f"bindaddr = {REMOTE_IP}" in http_conf and f"bindport = {ports.ari}" in http_conf
+    assert f"bind = {REMOTE_IP}:{ports.asterisk_sip}" in (etc / "pjsip.conf").read_text()
+    assert (etc / "ari.conf").stat().st_mode & 0o777 == 0o600
+    password = re.search(r"^password = (\S+)$", ari_conf, re.M)
+    assert password and password.group(1) != stack.secret("ARI_PASSWORD"), ari_conf
+
+    conf = "/" + str((etc / "asterisk.conf").relative_to(rootfs))
+    assert conf in out, out
+    log = (host_dir / "log" / "asterisk.out").open("wb")
+    node = await asyncio.create_subprocess_exec(
+        "chroot", str(rootfs), "/usr/sbin/asterisk", "-f", "-n", "-C", conf,
+        stdout=log, stderr=log, stdin=asyncio.subprocess.DEVNULL)
+    uri = f"sip:{REMOTE_IP}:{ports.asterisk_sip}"
+    try:
+        # Kamailio pings it at its address; the control plane connects to its ARI
+        assert await wait_until(lambda: fleet.flags().get(uri) == "AP", 20), fleet.flags()
+        assert await wait_until(lambda: fleet.ari_connected(REMOTE), 20), http(
+            stack, "GET", "/api/v1/nodes")
+
+        stack.aitcomms("node", "drain", "local")  # the call can land on the remote only
+        try:
+            async with agent_phones(stack, AGENT) as phones:
+                rtp = await RtpEndpoint.open(TRUNK_IP)
+                call = caller(stack, AGENT_DID, rtp, call_ms=7000, from_user="34600900900")
+                try:
+                    await call.start()
+
+                    secret = password.group(1)
+                    for _ in range(60):  # its own ARI says the caller and the agent meet there
+                        names = {c["id"]: c["name"]
+                                 for c in await _remote_ari(ari_url, secret, "/channels")}
+                        both = [b["channels"] for b in await _remote_ari(ari_url, secret,
+                                                                         "/bridges")
+                                if sorted(names.get(c, "")[:12] for c in b["channels"]) == [
+                                    "PJSIP/agent-", "PJSIP/edge-0"]]
+                        if both:
+                            break
+                        await asyncio.sleep(0.25)
+                    else:
+                        raise AssertionError("no call bridged on the remote node")
+                    mine = calls(stack)[-1]
+                    assert (mine["media_node"], mine["agent_extension"], mine["state"]) == (
+                        REMOTE, AGENT, "answered"), mine
+                    # each party talks with its own tone, to where the node receives its RTP
+                    for chan in both[0]:
+                        name = names[chan]
+                        src = (await _remote_ari(ari_url, secret, f"/channels/{chan}/variable",
+                                                 variable="CHANNEL(rtp,src)"))["value"]
+                        # its media sockets are bound to its own address (its SDP's)
+                        where = (REMOTE_IP, int(src.rpartition(":")[2]))
+                        if name.startswith(f"PJSIP/agent-{AGENT}-"):
+                            phones[AGENT].rtp.send_tone(where, 440)
+                        else:
+                            rtp.send_tone(where, 1000)
+                    await asyncio.sleep(2.0)  # a measurement: 2 s of both tones
+                    assert (await call.wait(30)).returncode == 0
+                    heard = phones[AGENT].rtp
+                    assert heard.packets > 50 and rtp.packets > 50, (heard.packets, rtp.packets)
+                    assert heard.energy(1000) > 10 * max(heard.energy(440), 1)
+                    assert rtp.energy(440) > 10 * max(rtp.energy(1000), 1)
+                    assert (await phones[AGENT].result(10)).returncode == 0
+                finally:
+                    call.kill()
+                    rtp.close()
+        finally:
+            stack.aitcomms("node", "drain", "local", "--undo")
+
+        done = await wait_until(
+            lambda: (c := next(x for x in calls(stack) if x["id"] == mine["id"]))[
+                "state"] == "completed" and Path(c["recording"] or "").is_absolute() and c, 15)
+        assert done, next(x for x in calls(stack) if x["id"] == mine["id"])
+        recording = Path(done["recording"])
+        assert recording.parent == stack.settings.recordings_dir, recording
+        with wave.open(str(recording)) as wav:
+            assert wav.getnframes() > 2 * wav.getframerate(), "under two seconds of audio"
+        # fetched, then deleted on the node
+        assert not (host_dir / "spool" / "recording" / recording.name).exists()
+    finally:
+        node.send_signal(signal.SIGKILL)
+        await node.wait()
+        log.close()
+    assert await wait_until(lambda: fleet.flags().get(uri, "").startswith("I"), 10), \
+        fleet.flags()
+    out = stack.aitcomms("node", "remove", REMOTE).stdout
+    assert f"media node {REMOTE} removed" in out, out
+    assert await wait_until(lambda: not any(
+        n["name"] == REMOTE for n in http(stack, "GET", "/api/v1/nodes")[1]["nodes"]), 5)

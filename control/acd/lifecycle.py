@@ -33,6 +33,7 @@ from control.acd.needs import resolve as resolve_needs
 from control.acd.queue_book import LOOKUP_BOUND_S
 from control.acd.store import now
 from control.errors import Conflict
+from control.telephony.ari import AriError
 
 if TYPE_CHECKING:
     from control.acd.router import Router
@@ -228,8 +229,12 @@ async def recording_finished(acd: Router, name: str, late: bool = False) -> None
     the call goes on (a transfer destroys the bridge) is appended to later."""
     if name not in acd.recordings_pending:
         return
+    node = acd.ari.node_of(name, "recordings")
+    if node is not None and node != acd.ari.default and acd.ari.spool_of(node) is None:
+        await fetch_recording(acd, name, node, late)  # a node run elsewhere
+        return
     # in the spool of the node that recorded it
-    spool = acd.ari.spool_of(acd.ari.node_of(name, "recordings")) or acd.recordings_spool
+    spool = acd.ari.spool_of(node) or acd.recordings_spool
     src = spool / f"{name}.wav"
     if late and not src.exists():
         acd.recordings_pending.pop(name, None)
@@ -245,6 +250,34 @@ async def recording_finished(acd: Router, name: str, late: bool = False) -> None
     except OSError as exc:  # the recordings disk is full (or gone): kept where it is
         await acd.recordings_disk.refused(exc, src)
         dst = src
+    acd.call_log.recording(name, str(dst))
+    acd.call_log.event(name, "recording_filed", extension)
+    await acd.notifier.recording_filed(name, extension, str(dst))
+
+
+async def fetch_recording(acd: Router, name: str, node: str, late: bool) -> None:
+    """A recording made on a node run elsewhere (no spool folder here):
+    fetched over its ARI into the recordings folder, then deleted there. A
+    node that cannot hand it over now (down, the disk here full) keeps it:
+    logged with where it is, and the row keeps the file's name."""
+    dst = acd.recordings_dir / f"{name}.wav"
+    try:
+        await acd.ari.download(f"/recordings/stored/{name}/file", dst, node=node)
+    except AriError as exc:
+        if late and exc.status == 404:  # it never came out of Asterisk
+            acd.recordings_pending.pop(name, None)
+            log.warning("call %s: no recording came out of %s", name, node)
+            return
+        acd.recordings_pending.pop(name, None)
+        log.error("call %s: the recording could not be fetched from %s (%s): it stays there",
+                  name, node, exc)
+        return
+    except OSError as exc:  # the recordings disk is full (or gone): left on the node
+        acd.recordings_pending.pop(name, None)
+        await acd.recordings_disk.refused(exc, dst)
+        return
+    extension = acd.recordings_pending.pop(name)
+    await acd.ari.request_quietly("DELETE", f"/recordings/stored/{name}", node=node)
     acd.call_log.recording(name, str(dst))
     acd.call_log.event(name, "recording_filed", extension)
     await acd.notifier.recording_filed(name, extension, str(dst))

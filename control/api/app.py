@@ -50,7 +50,7 @@ from control.speech import routes as speech_routes
 from control.speech.tap import SpeechTap
 from control.staffing import routes as staffing_routes
 from control.telephony.ami import AmiClient
-from control.telephony.fleet import AriFleet, local_nodes
+from control.telephony.fleet import AriFleet, every_node
 from control.web import routes as web_routes
 from control.web import security as web_security
 
@@ -127,8 +127,9 @@ def create_app(settings: Settings, *, db: Database | None = None,
     app[DB] = db = db or Database(settings)
     app[BUS] = bus or make_bus(settings.redis_url)
     app[AMI] = AmiClient("127.0.0.1", settings.ports.ami, "aitcomms", secrets["AMI_PASSWORD"])
-    # every media node this box runs, the stack's own first (read again every 2 s)
-    app[ARI] = AriFleet(settings.stasis_app, discover=partial(local_nodes, settings))
+    # every media node: the stack's own, those this box runs, those run elsewhere
+    # with an ARI URL (read again every 2 s)
+    app[ARI] = AriFleet(settings.stasis_app, discover=partial(every_node, settings, db))
     app[CRM] = CrmLink(db)  # its outbox: var/crm-outbox.jsonl
 
     def apply_change(author: str, unregister: Sequence[str]) -> object:
@@ -143,7 +144,7 @@ def create_app(settings: Settings, *, db: Database | None = None,
     # the speech tap: told by the ACD's hooks, never in a call's way
     speech = SpeechTap(settings, db, app[BUS],
                        AriFleet(f"{settings.stasis_app}-speech",
-                                discover=partial(local_nodes, settings)))
+                                discover=partial(every_node, settings, db)))
     # several control planes: the lease says which one routes (control/ha)
     lease = (RoutingLease(settings.redis_url, settings.control_plane,
                           settings.control_plane_url or settings.control_url)

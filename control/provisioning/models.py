@@ -86,6 +86,10 @@ class MediaNode(Base):
     # ports and folders derived from the slot (control/stack/media_nodes.py);
     # None: run elsewhere, or the stack's own Asterisk (``local``)
     slot: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    # a node run elsewhere that the control planes drive over ARI (migration
+    # 0019): its ARI's URL and the password generated for it (never shown)
+    ari_url: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    ari_password: Mapped[str | None] = mapped_column(String(64), nullable=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
 
     @property
@@ -101,5 +105,5 @@ class MediaNode(Base):
     def as_dict(self) -> dict[str, object]:
         return {"id": self.id, "name": self.name, "address": self.address, "port": self.port,
                 "uri": self.uri, "weight": self.weight, "state": self.state,
-                "local": self.runs_here, "slot": self.slot,
+                "local": self.runs_here, "slot": self.slot, "ari_url": self.ari_url,
                 "created_at": self.created_at.isoformat() if self.created_at else None}

@@ -8,7 +8,10 @@ re-reads its list (``dispatcher.reload``).
   (``kamailio``: what the running edge sees of the node; null when it is
   not running or does not list it. ``ari``: this control plane's ARI
   connection to it is up; null: it does not connect to that node)
-- ``POST /api/v1/nodes`` ``{name, host, port?, weight?}`` → 201 ``{node}``;
+- ``POST /api/v1/nodes`` ``{name, host, port?, weight?, ari_url?}`` → 201
+  ``{node}`` (``ari_url``: a node run elsewhere that the control planes
+  drive over ARI; its password is generated, never returned: ``aitcomms
+  node files`` writes it into the node's folder);
   ``{name, local: true, weight?}``: a node this box runs (another Asterisk,
   ``asterisk-<name>`` under the supervisor, its ports from its slot), 201
   once it is up; 503 not_applied (stored) when it does not come up
@@ -83,14 +86,14 @@ async def list_nodes(request: web.Request) -> web.Response:
 @require_role(Role.ADMIN)
 async def create_node(request: web.Request) -> web.Response:
     body = await read_json(request)
-    body.only("name", "host", "port", "weight", "local")
+    body.only("name", "host", "port", "weight", "local", "ari_url")
     local = body.data.get("local", False)
     if not isinstance(local, bool):
         raise InvalidInput("local", "expected true or false")
     name, weight = body.req_text("name", max_len=32), _int(body, "weight", 1)
     db, actor, settings = database(request), request[PRINCIPAL].actor, request.app[SETTINGS]
     if local:
-        for other in ("host", "port"):
+        for other in ("host", "port", "ari_url"):
             if other in body.data:
                 raise InvalidInput(other, "a node this box runs takes its address and ports "
                                           "from its slot")
@@ -110,11 +113,14 @@ async def create_node(request: web.Request) -> web.Response:
         return json_response({"node": node}, status=201)
     host = body.req_text("host", max_len=255)
     port = _int(body, "port", 5080)
+    ari_url = body.data.get("ari_url")
+    if ari_url is not None:
+        ari_url = nodes.check_ari_url(ari_url)
 
     def run() -> dict[str, Any]:
         with db.session() as session:
             return nodes.create_node(session, name=name, host=host, port=port, weight=weight,
-                                     actor=actor).as_dict()
+                                     actor=actor, ari_url=ari_url).as_dict()
 
     node = await asyncio.to_thread(run)
     return await _reloaded(request, json_response({"node": node}, status=201))

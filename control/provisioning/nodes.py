@@ -9,8 +9,11 @@ nothing new.
 
 from __future__ import annotations
 
+import ipaddress
 import re
+import secrets
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -65,10 +68,18 @@ def get_node(session: Session, name: str) -> MediaNode:
 
 
 def create_node(session: Session, *, name: str, host: str, port: int = 5080, weight: int = 1,
-                actor: Actor = CLI, slot: int | None = None) -> MediaNode:
+                actor: Actor = CLI, slot: int | None = None,
+                ari_url: str | None = None) -> MediaNode:
     """A new node, in service as soon as it answers Kamailio's pings (once the
     dispatcher list is reloaded: :func:`reload_dispatcher`). ``slot``: one
-    this box runs (:func:`create_local_node`)."""
+    this box runs (:func:`create_local_node`). ``ari_url``: one run
+    elsewhere that the control planes drive over ARI; its password is
+    generated here (its files, with it: ``aitcomms node files``)."""
+    if ari_url is not None:
+        if slot is not None:
+            raise InvalidInput("ari_url", "a node this box runs is reached at its slot's ARI "
+                                          "port; give ari_url for a node run elsewhere")
+        ari_url = check_ari_url(ari_url)
     if not NAME_RE.match(name):
         raise InvalidInput("name", "lowercase letters, digits, - and _ (at most 32)")
     if not _is_int(port) or not 1 <= port <= 65535:
@@ -86,7 +97,8 @@ def create_node(session: Session, *, name: str, host: str, port: int = 5080, wei
     if other is not None:
         raise Conflict(f"media node {other.name} is already at {address}:{port}", "host")
     node = MediaNode(name=name, address=address, port=port, weight=weight, state="active",
-                     slot=slot)
+                     slot=slot, ari_url=ari_url,
+                     ari_password=secrets.token_urlsafe(24) if ari_url else None)
     session.add(node)
     session.flush()
     record(session, actor, "create", "media_nodes", name, after=node.as_dict())
@@ -107,6 +119,48 @@ def create_local_node(session: Session, settings: Settings, *, name: str, weight
     port = media_nodes.node_ports(settings.ports, free[0]).asterisk_sip
     return create_node(session, name=name, host=LOCAL_ADDRESS, port=port, weight=weight,
                        actor=actor, slot=free[0])
+
+
+def check_ari_url(url: str) -> str:
+    """``http(s)://HOST:PORT``, nothing else (the client adds ``/ari``)."""
+    reason = ("expected http://HOST:PORT or https://HOST:PORT (the node's ARI, or the "
+              "local end of a tunnel to it)")
+    if not isinstance(url, str):
+        raise InvalidInput("ari_url", reason)
+    parts = urlsplit(url.strip())
+    try:
+        port = parts.port
+    except ValueError:
+        port = None
+    if (parts.scheme not in ("http", "https") or not parts.hostname or port is None
+            or parts.username or parts.password or parts.path not in ("", "/")
+            or parts.query or parts.fragment):
+        raise InvalidInput("ari_url", reason)
+    return f"{parts.scheme}://{parts.netloc}"
+
+
+def is_loopback(address: str) -> bool:
+    try:
+        return ipaddress.ip_address(address).is_loopback
+    except ValueError:
+        return False
+
+
+@dataclass(frozen=True)
+class RemoteAri:
+    """How the control planes reach a node run elsewhere (``ari_url``)."""
+
+    name: str
+    url: str
+    password: str
+
+
+def remote_ari(session: Session) -> list[RemoteAri]:
+    """The nodes run elsewhere that the control planes drive over ARI."""
+    rows = session.scalars(select(MediaNode).where(MediaNode.ari_url.is_not(None))
+                           .order_by(MediaNode.name))
+    return [RemoteAri(n.name, n.ari_url, n.ari_password) for n in rows
+            if n.ari_url and n.ari_password and n.slot is None]
 
 
 def local_nodes(session: Session) -> list[media_nodes.LocalNode]:

@@ -6,6 +6,7 @@ no reload or restart undoes it."""
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 from typing import Any
 
 from control.db import Database
@@ -56,6 +57,8 @@ def cmd_add(settings: Settings, args: argparse.Namespace) -> int:
                                    "this box runs), not both")
     if args.local and args.port is not None:
         raise InvalidInput("port", "a node this box runs takes its ports from its slot")
+    if args.local and args.ari_url is not None:
+        raise InvalidInput("ari_url", "a node this box runs is reached at its slot's ARI port")
     db = Database(settings)
     try:
         with db.session() as session:
@@ -65,7 +68,7 @@ def cmd_add(settings: Settings, args: argparse.Namespace) -> int:
             else:
                 node = nodes.create_node(session, name=args.name, host=args.host,
                                          port=5080 if args.port is None else args.port,
-                                         weight=args.weight).as_dict()
+                                         weight=args.weight, ari_url=args.ari_url).as_dict()
         if args.local:
             ports = media_nodes.node_ports(settings.ports, int(str(node["slot"])))
             done = _started(settings, db, args.name)
@@ -75,8 +78,38 @@ def cmd_add(settings: Settings, args: argparse.Namespace) -> int:
             return 0
     finally:
         db.dispose()
+    driven = ""
+    if node["ari_url"]:
+        driven = (f"; the control planes drive it over ARI at {node['ari_url']} (a password "
+                  f"was generated for it: `aitcomms node files {node['name']} --out DIR` "
+                  "writes its Asterisk folder, to copy to its host)")
     print(f"media node {node['name']} added at {node['uri']} (weight {node['weight']}): "
-          f"it takes calls once it answers Kamailio's pings; {_reloaded(settings)}")
+          f"it takes calls once it answers Kamailio's pings; {_reloaded(settings)}{driven}")
+    return 0
+
+
+def _rtp_range(text: str | None) -> tuple[int, int] | None:
+    if text is None:
+        return None
+    low, _, high = text.partition("-")
+    if not (low.isdigit() and high.isdigit()):
+        raise InvalidInput("rtp", f"{text!r}: expected MIN-MAX, e.g. 10000-19999")
+    return int(low), int(high)
+
+
+def cmd_files(settings: Settings, args: argparse.Namespace) -> int:
+    db = Database(settings)
+    try:
+        written = node_services.write_remote_files(
+            settings, db, args.name, out=Path(args.out), root=Path(args.root), edge=args.edge,
+            rtp=_rtp_range(args.rtp))
+    finally:
+        db.dispose()
+    folder = written[0].parent.parent
+    print(f"media node {args.name}: {len(written)} files written to {folder}/etc (mode 0600: "
+          f"they hold its ARI and AMI passwords); run its Asterisk with "
+          f"-C {next(p for p in written if p.name == 'asterisk.conf')} as its root "
+          f"filesystem sees it")
     return 0
 
 
@@ -93,6 +126,8 @@ def cmd_list(settings: Settings, _args: argparse.Namespace) -> int:
                 else kamailio_state(runtime.get(str(n["uri"]))))
         runs = f" runs here as {media_nodes.component_name(str(n['name']))}" \
             if n["local"] else ""
+        if n["ari_url"]:
+            runs = f" driven over ARI at {n['ari_url']}"
         print(f"{n['name']:<16} {n['uri']:<28} weight={n['weight']} state={n['state']:<9} "
               f"kamailio: {seen}{runs}")
     return 0
@@ -137,9 +172,25 @@ def register(sub: Any, add: Any) -> None:
                    help="a node this box runs: another Asterisk beside the stack's own, "
                         "started by its supervisor as asterisk-NAME, its ports derived from "
                         "the stack's")
+    p.add_argument("--ari-url", dest="ari_url",
+                   help="a node run elsewhere that the control planes drive over ARI: "
+                        "http://HOST:PORT (its own address when on this host's loopback, "
+                        "else the local end of a tunnel to its loopback); a password is "
+                        "generated for it")
     p.add_argument("--weight", type=int, default=1,
                    help=f"relative weight, 1-{nodes.MAX_WEIGHT} (default 1; Kamailio's "
                         "algorithm 11: today calls are spread by call load, which ignores it)")
+    p = add("files", cmd_files, "write the Asterisk folder of a node run elsewhere (added "
+                                "with --ari-url), to copy to its host", group)
+    p.add_argument("name")
+    p.add_argument("--out", required=True, help="the folder to write (etc/, lib/, spool/, "
+                                                "run/, log/)")
+    p.add_argument("--root", default="/",
+                   help="the node's root filesystem, if not / (the folder's paths are "
+                        "written as its Asterisk sees them)")
+    p.add_argument("--edge", help="Kamailio's address as the node reaches it (default: "
+                                  "loopback for a node on loopback, else AITCOMMS_PUBLIC_IP)")
+    p.add_argument("--rtp", help="its RTP ports, MIN-MAX (default: the stack's Asterisk's)")
     add("list", cmd_list, "media nodes, their state, and what Kamailio sees of each "
                           "(up or down, calls)", group)
     p = add("drain", cmd_drain, "no new calls to a node (its calls go on); kept across "

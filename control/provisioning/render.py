@@ -8,11 +8,14 @@ atomically and says which ones changed, so a caller reloads only those.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
+from secrets import token_urlsafe
 from typing import Any
+from urllib.parse import urlsplit
 
 import jinja2
 from sqlalchemy import select
@@ -20,9 +23,9 @@ from sqlalchemy import select
 from control.acd.models import Agent, Queue
 from control.db import Database
 from control.ivr.flows import Flow, dialplans_dir, load_flows
-from control.provisioning.models import Did, Trunk
+from control.provisioning.models import Did, MediaNode, Trunk
 from control.provisioning.targets import target_context
-from control.settings import Settings
+from control.settings import Ports, Settings
 from control.stack import media_nodes
 from control.stack.media_nodes import LocalNode
 
@@ -115,6 +118,29 @@ def kamailio_db_url(database_url: str) -> tuple[str, str]:
     return f"postgres://{auth}{host}{port}/{url.database}", "db_postgres.so"
 
 
+@dataclass(frozen=True)
+class NodeAddresses:
+    """Where an Asterisk listens and whom it talks to: all loopback for the
+    stack's own and the nodes this box runs; a node run elsewhere listens
+    for SIP on its own address and reaches Kamailio at the edge's."""
+
+    sip: str = "127.0.0.1"  # its SIP transport (Kamailio sends calls there)
+    control: str = "127.0.0.1"  # its ARI and AMI: loopback, always
+    edge: str = "127.0.0.1"  # Kamailio, as the node reaches it (and trusts it)
+
+
+@dataclass(frozen=True)
+class RemoteSite:
+    """A node run elsewhere (``aitcomms node files``): its folder as its
+    Asterisk sees it, where the files are written, Kamailio's address from
+    there, and its RTP ports."""
+
+    folder: str
+    out: Path
+    edge: str
+    rtp: tuple[int, int]
+
+
 @dataclass
 class StackData:
     """Everything the templates read from the database and the IVR files."""
@@ -178,6 +204,7 @@ def _context(settings: Settings, secrets: Mapping[str, str], data: StackData) ->
         # for the stack's own, whose files stay as they always were
         # (not "node": the IVR templates' flow nodes are called so)
         "media_node": None,
+        "addresses": NodeAddresses(),
     }
 
 
@@ -208,14 +235,41 @@ def render_node(settings: Settings, node: LocalNode, secrets: Mapping[str, str],
     AMI/ARI secrets differ; its dialplan reaches the same Kamailio and the
     same control plane (FastAGI; Stasis finds no app there, so queues take
     their app_queue fallback)."""
+    return _node_files(settings, secrets, data, name=node.name,
+                       ports=media_nodes.node_ports(settings.ports, node.slot),
+                       ast_dir=media_nodes.chroot_dir(settings, node.name),
+                       etc=media_nodes.asterisk_dir(settings, node.name) / "etc",
+                       addresses=NodeAddresses())
+
+
+def render_remote_node(settings: Settings, node: MediaNode, data: StackData,
+                       site: RemoteSite) -> list[RenderedFile]:
+    """The Asterisk files of a node run elsewhere (a row with ``ari_url``),
+    to copy to its host: SIP on its address and port, ARI on its ARI URL's
+    port with the password stored for it, bound to its address when that is
+    loopback (a node on another address of this host, as in the tests), else
+    to the host's loopback (the control planes reach it through a tunnel);
+    a fresh AMI password (its AMI is the host's own, on loopback)."""
+    assert node.ari_url and node.ari_password, "a node run elsewhere, with an ARI URL"
+    ari_port = urlsplit(node.ari_url).port or (443 if node.ari_url.startswith("https") else 80)
+    ports = replace(settings.ports, asterisk_sip=node.port, ari=ari_port,
+                    asterisk_rtp_min=site.rtp[0], asterisk_rtp_max=site.rtp[1])
+    control = node.address if ipaddress.ip_address(node.address).is_loopback else "127.0.0.1"
+    secrets = {"ARI_PASSWORD": node.ari_password, "AMI_PASSWORD": token_urlsafe(24)}
+    files = _node_files(settings, secrets, data, name=node.name, ports=ports,
+                        ast_dir=site.folder, etc=site.out / "etc",
+                        addresses=NodeAddresses(sip=node.address, control=control,
+                                                edge=site.edge))
+    return [replace(f, mode=0o600) for f in files]  # its secrets are in them
+
+
+def _node_files(settings: Settings, secrets: Mapping[str, str], data: StackData, *, name: str,
+                ports: Ports, ast_dir: str, etc: Path,
+                addresses: NodeAddresses) -> list[RenderedFile]:
     env = environment(settings.root)
     context = _context(settings, secrets, data)
-    context.update(
-        ports=media_nodes.node_ports(settings.ports, node.slot),
-        ast_dir=media_nodes.chroot_dir(settings, node.name),
-        media_node={"name": node.name, "entityid": media_nodes.entity_id(node.name)},
-    )
-    etc = media_nodes.asterisk_dir(settings, node.name) / "etc"
+    context.update(ports=ports, ast_dir=ast_dir, addresses=addresses,
+                   media_node={"name": name, "entityid": media_nodes.entity_id(name)})
     files = [RenderedFile(etc / t.name.removesuffix(".j2"),
                           env.get_template(t.name).render(context))
              for t in sorted((settings.root / "asterisk").glob("*.conf.j2"))]

@@ -76,7 +76,7 @@ class Stack:
         for d in (s.var_dir, s.run_dir, s.log_dir, s.kamailio_dir, s.recordings_dir):
             d.mkdir(parents=True, exist_ok=True)
         s.var_dir.chmod(0o700)
-        for sub in ("etc", "lib", "spool/recording", "spool/voicemail", "run", "log"):
+        for sub in media_nodes.ASTERISK_FOLDERS:
             (s.asterisk_dir / sub).mkdir(parents=True, exist_ok=True)
         ensure_secrets(s.secrets_file)
         self._ensure_certificate()

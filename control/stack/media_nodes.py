@@ -39,6 +39,8 @@ from control.settings import Ports, Settings
 log = logging.getLogger(__name__)
 
 NODES_DIR = "nodes"
+# every Asterisk's own folder holds these (its asterisk.conf names them)
+ASTERISK_FOLDERS = ("etc", "lib", "spool/recording", "spool/voicemail", "run", "log")
 # A slot's ports must stay clear of the next one's and of the stack's other
 # ports (Kamailio's 5060/5061, WSS 8443): node_step 100 leaves room for 4.
 MAX_SLOTS = 4
@@ -133,7 +135,7 @@ def write_local_node(settings: Settings, node: LocalNode) -> None:
         tmp = path.with_suffix(".new")
         tmp.write_text(text)
         tmp.replace(path)
-    for sub in ("etc", "lib", "spool/recording", "spool/voicemail", "run", "log"):
+    for sub in ASTERISK_FOLDERS:
         (asterisk_dir(settings, node.name) / sub).mkdir(parents=True, exist_ok=True)
 
 

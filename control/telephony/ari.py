@@ -16,6 +16,7 @@ import base64
 import json
 import logging
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -92,6 +93,28 @@ class AriClient:
 
     async def request_quietly(self, method: str, path: str, **params: Any) -> Any:
         return await quietly(self.request(method, path, **params), method, path)
+
+    async def download(self, path: str, dst: Path) -> None:
+        """``GET path`` (a file ARI serves: ``/recordings/stored/NAME/file``)
+        written to ``dst``: streamed to ``dst.part``, renamed when whole, so a
+        failure (an ``AriError``, or ``OSError`` for a full disk) leaves no
+        half file at ``dst``."""
+        assert self._session is not None, "start() first"
+        part = dst.with_name(dst.name + ".part")
+        try:
+            async with self._session.get(f"{self.base_url}/ari{path}",
+                                         timeout=aiohttp.ClientTimeout(total=120)) as resp:
+                if resp.status >= 400:
+                    raise AriError(resp.status, (await resp.text()).strip())
+                dst.parent.mkdir(parents=True, exist_ok=True)
+                with part.open("wb") as out:
+                    async for chunk in resp.content.iter_chunked(1 << 16):
+                        out.write(chunk)
+            part.replace(dst)
+        except (aiohttp.ClientConnectionError, TimeoutError) as exc:
+            raise AriError(503, f"Asterisk unreachable: {exc or type(exc).__name__}") from exc
+        finally:
+            part.unlink(missing_ok=True)
 
     async def originate(self, *, endpoint: str, channel_id: str, app_args: str,
                         ring_s: int, caller_id: str, originator: str | None = None,

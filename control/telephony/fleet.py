@@ -24,11 +24,15 @@ request to the node that owns what the request names:
 Every event handed on carries ``event["_node"]``; ``on_connect`` hooks are
 called with the node that (re)connected, so that reconcile judges only that
 node's calls. Nodes come and go at run time: ``discover`` (the nodes this
-box runs, :func:`local_nodes`) is read every few seconds.
+box runs, :func:`local_nodes`, and those run elsewhere with an ARI URL in
+the database, :func:`every_node`) is read every few seconds. A node run
+elsewhere has no spool folder here: its recordings are fetched over ARI
+(:meth:`AriFleet.download`).
 
 How it fails: a node that is down answers every request with
 ``AriError(503)`` at once (its client is not connected), the other nodes are
-untouched; a node whose secrets cannot be read is not connected (logged).
+untouched; a node whose secrets cannot be read is not connected (logged);
+while the database cannot be read the fleet keeps the nodes it has.
 """
 
 from __future__ import annotations
@@ -42,6 +46,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
+from control.db import Database
+from control.provisioning import nodes as node_rows
 from control.secrets import read_secrets
 from control.settings import Settings
 from control.stack import media_nodes
@@ -54,8 +60,8 @@ FORGET_AFTER_S = 30.0
 DISCOVER_EVERY_S = 2.0
 
 NodeConnectHandler = Callable[[str], Awaitable[None]]
-# /channels/ID..., /bridges/ID..., /playbacks/ID, /recordings/live/NAME...
-_PATH = re.compile(r"^/(channels|bridges|playbacks|recordings/live)/([^/]+)")
+# /channels/ID..., /bridges/ID..., /playbacks/ID, /recordings/live|stored/NAME...
+_PATH = re.compile(r"^/(channels|bridges|playbacks|recordings/live|recordings/stored)/([^/]+)")
 _NOT_IDS = {"externalMedia", "create"}
 # what an event's objects are: key in the event -> kind
 _EVENT_OBJECTS = {"channel": "channels", "peer": "channels", "replace_channel": "channels",
@@ -76,6 +82,7 @@ class NodeClient(Protocol):
     def start(self) -> None: ...
     async def close(self) -> None: ...
     async def request(self, method: str, path: str, **params: Any) -> Any: ...
+    async def download(self, path: str, dst: Path) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -155,7 +162,12 @@ class AriFleet:
 
     def start(self) -> None:
         if self._discover is not None:  # the nodes known now, before anything asks
-            for access in self._discover():
+            try:
+                found = self._discover()
+            except Exception:  # the database away: the loop below tries again
+                log.exception("ARI: reading the media nodes failed")
+                found = []
+            for access in found:
                 self._join(access)
         self._started = True
         for client in self.clients.values():
@@ -241,7 +253,8 @@ class AriFleet:
     def _target(self, method: str, path: str) -> str:
         match = _PATH.match(path)
         if match and match.group(2) not in _NOT_IDS:
-            kind = "recordings" if match.group(1) == "recordings/live" else match.group(1)
+            kind = ("recordings" if match.group(1).startswith("recordings/")
+                    else match.group(1))
             node = self.node_of(match.group(2), kind)
             if node is not None:
                 return node
@@ -288,6 +301,15 @@ class AriFleet:
         if variables:
             params["json"] = {"variables": variables}
         await self.request("POST", "/channels", node=node, **params)
+
+    async def download(self, path: str, dst: Path, *, node: str | None = None) -> None:
+        """A file ARI serves (``/recordings/stored/NAME/file``) written to
+        ``dst`` (see AriClient.download)."""
+        target = node or self._target("GET", path)
+        client = self.clients.get(target)
+        if client is None:
+            raise AriError(503, f"media node {target} unknown")
+        await client.download(path, dst)
 
     @staticmethod
     def _learned_by(path: str, params: dict[str, Any]) -> list[tuple[str, str]]:
@@ -366,3 +388,13 @@ def local_nodes(settings: Settings) -> list[NodeAccess]:
             node.name, f"http://127.0.0.1:{ports.ari}", "aitcomms", password,
             media_nodes.asterisk_dir(settings, node.name) / "spool" / "recording"))
     return found
+
+
+def every_node(settings: Settings, db: Database) -> list[NodeAccess]:
+    """:func:`local_nodes` and the nodes run elsewhere that have an ARI URL
+    (their rows; no spool folder here). Raises while the database cannot
+    be read: the fleet then keeps the nodes it has."""
+    found = local_nodes(settings)
+    with db.session() as session:
+        remote = node_rows.remote_ari(session)
+    return found + [NodeAccess(r.name, r.url, "aitcomms", r.password) for r in remote]

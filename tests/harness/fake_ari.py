@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from control.telephony.ari import AriError
@@ -26,6 +27,7 @@ class FakeAri:
         self.trouble: dict[str, BaseException | asyncio.Event] = {}
         self._ids = itertools.count(1)
         self.changed = asyncio.Event()
+        self.files: dict[str, bytes] = {}  # what GET .../file serves (download)
 
     def start(self) -> None:
         pass
@@ -53,6 +55,14 @@ class FakeAri:
         if method == "GET" and path.startswith("/bridges/"):
             return {"channels": []}
         return {}
+
+    async def download(self, path: str, dst: Path) -> None:
+        """A file this fake serves (``files``: path -> bytes), else 404."""
+        await self.request("GET", path)
+        if path not in self.files:
+            raise AriError(404, '{"message":"Recording not found"}')
+        await asyncio.to_thread(dst.parent.mkdir, parents=True, exist_ok=True)
+        await asyncio.to_thread(dst.write_bytes, self.files[path])
 
     async def request_quietly(self, method: str, path: str, **params: Any) -> Any:
         try:

@@ -15,6 +15,7 @@ const S = {
     active: 'activo', draining: 'vaciándose', drain: 'Vaciar', undrain: 'Reactivar', host: 'Host', port: 'Puerto',
     drained: 'sin llamadas nuevas; las suyas siguen', undone: 'recibe llamadas de nuevo',
     ari: 'Control (ARI)', connected: 'conectado', disconnected: 'sin conexión', notDriven: 'no lo controla',
+    ariUrl: 'URL de ARI (nodo remoto)',
   },
   en: {
     title: 'Media nodes', name: 'Name', address: 'SIP address', weight: 'Weight', state: 'State',
@@ -22,6 +23,7 @@ const S = {
     active: 'active', draining: 'draining', drain: 'Drain', undrain: 'Undo drain', host: 'Host', port: 'Port',
     drained: 'no new calls; its calls go on', undone: 'takes calls again',
     ari: 'Control (ARI)', connected: 'connected', disconnected: 'not connected', notDriven: 'not driven',
+    ariUrl: 'ARI URL (remote node)',
   },
 };
 const s = (key) => S[document.documentElement.lang === 'en' ? 'en' : 'es'][key] || key;
@@ -52,9 +54,12 @@ export function nodesSection(managed) {
       { name: 'host', label: s('host'), placeholder: '192.0.2.21' },
       { name: 'port', label: s('port'), type: 'number', size: 5, placeholder: '5080' },
       { name: 'weight', label: s('weight'), type: 'number', size: 3, placeholder: '1' },
+      { name: 'ari_url', label: s('ariUrl'), placeholder: 'http://127.0.0.1:18088' },
     ],
     create: async (v) => {
-      const r = await api('POST', '/api/v1/nodes', { name: v.name, host: v.host, port: int(v.port), weight: int(v.weight) });
+      const r = await api('POST', '/api/v1/nodes', {
+        name: v.name, host: v.host, port: int(v.port), weight: int(v.weight), ari_url: v.ari_url || undefined,
+      });
       return { label: r.node.name, note: r.node.uri };
     },
     remove: (n) => api('DELETE', `/api/v1/nodes/${encodeURIComponent(n.name)}`),
