@@ -25,6 +25,7 @@ import json
 import os
 import re
 import signal
+import sys
 import time
 import wave
 from collections.abc import Iterator
@@ -42,6 +43,7 @@ from control.stack.media_nodes import LocalNode, node_ports
 from control.stack.supervisor import Supervisor
 from tests.conftest import (
     _OFFSET,
+    ROOT,
     SECOND_STACK_OFFSET,
     StackUnderTest,
     ports_at,
@@ -166,7 +168,9 @@ def test_a_node_run_elsewhere_renders_its_address_ari_port_and_password(
                              rtp=(10000, 10999))
     node = MediaNode(name="media1", address="10.0.0.11", port=5080,
                      ari_url="http://127.0.0.1:18088", ari_password="far-ari-pw")
-    files = {f.path.name: f for f in render.render_remote_node(settings, node, data, site)}
+    secrets = {"ARI_PASSWORD": "far-ari-pw", "AMI_PASSWORD": "far-ami-pw"}
+    files = {f.path.name: f for f in render.render_remote_node(settings, node, secrets, data,
+                                                                site)}
     assert all(f.mode == 0o600 and f.path.parent == site.out / "etc" for f in files.values())
     text = {name: f.text for name, f in files.items()}
     # SIP and media on its own address; Kamailio trusted and reached at the edge's
@@ -177,6 +181,7 @@ def test_a_node_run_elsewhere_renders_its_address_ari_port_and_password(
     assert "bindaddr = 127.0.0.1" in text["http.conf"] and "bindport = 18088" in text["http.conf"]
     assert "bindaddr = 127.0.0.1" in text["manager.conf"]
     assert "password = far-ari-pw" in text["ari.conf"]
+    assert "secret = far-ami-pw" in text["manager.conf"]
     assert "astspooldir => /srv/media1/spool" in text["asterisk.conf"]
     assert "systemname = media1" in text["asterisk.conf"]
     assert "rtpstart = 10000" in text["rtp.conf"] and "rtpend = 10999" in text["rtp.conf"]
@@ -613,6 +618,8 @@ def test_nodes_api_adds_and_removes_a_node_this_box_runs(fleet: Fleet) -> None:
 
 REMOTE = "remote1"
 REMOTE_IP = "127.0.0.3"  # another "host": its SIP and ARI listen there, not on 127.0.0.1
+LATE_AGENT = "1085"  # added once the remote node runs: its files follow the database
+LATE_DID = "+34910000085"
 
 
 async def _remote_ari(url: str, password: str, path: str, **params: str) -> Any:
@@ -674,26 +681,44 @@ async def test_a_node_run_elsewhere_is_driven_over_its_ari_url(fleet: Fleet) -> 
 
     conf = "/" + str((etc / "asterisk.conf").relative_to(rootfs))
     assert conf in out, out
+    secret = password.group(1)
     log = (host_dir / "log" / "asterisk.out").open("wb")
     node = await asyncio.create_subprocess_exec(
         "chroot", str(rootfs), "/usr/sbin/asterisk", "-f", "-n", "-C", conf,
         stdout=log, stderr=log, stdin=asyncio.subprocess.DEVNULL)
+    # its host keeps its files in step with the database, and reloads it over its ARI
+    follow_log = host_dir / "log" / "follow.out"
+    follower = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "control", "node", "files", REMOTE, "--out", str(host_dir),
+        "--root", str(rootfs), "--rtp", f"{ports.asterisk_rtp_min}-{ports.asterisk_rtp_max}",
+        "--follow", "--every", "0.5", env=stack.env, cwd=ROOT,
+        stdout=follow_log.open("wb"), stderr=asyncio.subprocess.STDOUT)
     uri = f"sip:{REMOTE_IP}:{ports.asterisk_sip}"
     try:
         # Kamailio pings it at its address; the control plane connects to its ARI
         assert await wait_until(lambda: fleet.flags().get(uri) == "AP", 20), fleet.flags()
         assert await wait_until(lambda: fleet.ari_connected(REMOTE), 20), http(
             stack, "GET", "/api/v1/nodes")
+        # an agent, a queue and a DID added now reach the running node
+        add_agent(stack, LATE_AGENT, languages="es")
+        stack.aitcomms("queue", "add", "remota", "--members", LATE_AGENT, "--wrapup", "1")
+        stack.aitcomms("did", "add", LATE_DID, "--to", "queue:remota")
+        for _ in range(60):
+            endpoints = await _remote_ari(ari_url, secret, "/endpoints/PJSIP")
+            if any(e["resource"] == f"agent-{LATE_AGENT}" for e in endpoints):
+                break
+            await asyncio.sleep(0.25)
+        else:
+            raise AssertionError(f"agent-{LATE_AGENT} never reached the node: "
+                                 f"{follow_log.read_text()}")
 
         stack.aitcomms("node", "drain", "local")  # the call can land on the remote only
         try:
-            async with agent_phones(stack, AGENT) as phones:
+            async with agent_phones(stack, LATE_AGENT) as phones:
                 rtp = await RtpEndpoint.open(TRUNK_IP)
-                call = caller(stack, AGENT_DID, rtp, call_ms=7000, from_user="34600900900")
+                call = caller(stack, LATE_DID, rtp, call_ms=7000, from_user="34600900900")
                 try:
                     await call.start()
-
-                    secret = password.group(1)
                     for _ in range(60):  # its own ARI says the caller and the agent meet there
                         names = {c["id"]: c["name"]
                                  for c in await _remote_ari(ari_url, secret, "/channels")}
@@ -708,7 +733,7 @@ async def test_a_node_run_elsewhere_is_driven_over_its_ari_url(fleet: Fleet) -> 
                         raise AssertionError("no call bridged on the remote node")
                     mine = calls(stack)[-1]
                     assert (mine["media_node"], mine["agent_extension"], mine["state"]) == (
-                        REMOTE, AGENT, "answered"), mine
+                        REMOTE, LATE_AGENT, "answered"), mine
                     # each party talks with its own tone, to where the node receives its RTP
                     for chan in both[0]:
                         name = names[chan]
@@ -716,17 +741,17 @@ async def test_a_node_run_elsewhere_is_driven_over_its_ari_url(fleet: Fleet) -> 
                                                  variable="CHANNEL(rtp,src)"))["value"]
                         # its media sockets are bound to its own address (its SDP's)
                         where = (REMOTE_IP, int(src.rpartition(":")[2]))
-                        if name.startswith(f"PJSIP/agent-{AGENT}-"):
-                            phones[AGENT].rtp.send_tone(where, 440)
+                        if name.startswith(f"PJSIP/agent-{LATE_AGENT}-"):
+                            phones[LATE_AGENT].rtp.send_tone(where, 440)
                         else:
                             rtp.send_tone(where, 1000)
                     await asyncio.sleep(2.0)  # a measurement: 2 s of both tones
                     assert (await call.wait(30)).returncode == 0
-                    heard = phones[AGENT].rtp
+                    heard = phones[LATE_AGENT].rtp
                     assert heard.packets > 50 and rtp.packets > 50, (heard.packets, rtp.packets)
                     assert heard.energy(1000) > 10 * max(heard.energy(440), 1)
                     assert rtp.energy(440) > 10 * max(rtp.energy(1000), 1)
-                    assert (await phones[AGENT].result(10)).returncode == 0
+                    assert (await phones[LATE_AGENT].result(10)).returncode == 0
                 finally:
                     call.kill()
                     rtp.close()
@@ -749,7 +774,17 @@ async def test_a_node_run_elsewhere_is_driven_over_its_ari_url(fleet: Fleet) -> 
         log.close()
     assert await wait_until(lambda: fleet.flags().get(uri, "").startswith("I"), 10), \
         fleet.flags()
-    out = stack.aitcomms("node", "remove", REMOTE).stdout
-    assert f"media node {REMOTE} removed" in out, out
+    try:
+        out = stack.aitcomms("node", "remove", REMOTE).stdout
+        assert f"media node {REMOTE} removed" in out, out
+        # its follower stops, saying why
+        assert await asyncio.wait_for(follower.wait(), 15) == 2, follow_log.read_text()
+    finally:
+        if follower.returncode is None:
+            follower.kill()
+            await follower.wait()
+    followed = follow_log.read_text()
+    assert "reloaded pbx_config.so, res_pjsip.so" in followed, followed
+    assert REMOTE in followed.splitlines()[-1], followed
     assert await wait_until(lambda: not any(
         n["name"] == REMOTE for n in http(stack, "GET", "/api/v1/nodes")[1]["nodes"]), 5)

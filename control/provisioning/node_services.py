@@ -13,12 +13,18 @@ is touched.
 
 from __future__ import annotations
 
+import base64
+import time
+import urllib.request
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 from control.auth.audit import CLI, Actor
 from control.db import Database
-from control.errors import InvalidInput
+from control.errors import InvalidInput, NotFound
 from control.provisioning import nodes, render
+from control.secrets import ensure_secrets
 from control.settings import Settings
 from control.stack import media_nodes
 from control.stack.manager import Stack
@@ -64,15 +70,61 @@ def remove(settings: Settings, db: Database, name: str,
     return runs_here, reloaded
 
 
-def write_remote_files(settings: Settings, db: Database, name: str, *, out: Path,
-                       root: Path = Path("/"), edge: str | None = None,
-                       rtp: tuple[int, int] | None = None) -> list[Path]:
-    """The Asterisk folder of a node run elsewhere (``etc/`` and the folders
-    its asterisk.conf names) written to ``out``, which its Asterisk sees as
-    ``out`` relative to ``root`` (its root filesystem). ``edge``: Kamailio's
-    address as the node reaches it (default: loopback for a node on this
-    host's loopback, else AITCOMMS_PUBLIC_IP). Refused, touching nothing,
-    for a node without an ARI URL or a folder outside ``root``."""
+# what a changed file needs reloaded, as ARI names the module (PUT /asterisk/modules/M)
+REMOTE_RELOADS = {"pjsip.conf": "res_pjsip.so", "extensions.conf": "pbx_config.so",
+                  "queues.conf": "app_queue.so", "voicemail.conf": "app_voicemail.so"}
+
+
+@dataclass
+class RemoteFiles:
+    """The folder of a node run elsewhere, and how to render and reload it
+    (:func:`remote_files`)."""
+
+    name: str
+    site: render.RemoteSite
+    ari_url: str  # its ARI as the host it runs on reaches it (reloads)
+    secrets: dict[str, str]  # its AMI password, and its ARI one once written
+
+    def write(self, settings: Settings, db: Database) -> tuple[list[Path], list[Path]]:
+        """Render from the database; (every file, those that changed)."""
+        with db.session() as session:
+            node = nodes.get_node(session, self.name)
+            session.expunge(node)
+        if not node.ari_url or not node.ari_password:
+            raise InvalidInput("name", f"{self.name} no longer has an ARI URL")
+        self.secrets["ARI_PASSWORD"] = node.ari_password
+        files = render.render_remote_node(settings, node, self.secrets,
+                                          render.load_data(settings, db), self.site)
+        for folder in media_nodes.ASTERISK_FOLDERS:
+            (self.site.out / folder).mkdir(parents=True, exist_ok=True)
+        return [f.path for f in files], render.write(files)
+
+    def reload(self, changed: list[Path]) -> list[str]:
+        """Reload what ``changed`` needs in the running node, over its ARI
+        (reloads keep calls up); the modules reloaded. Raises OSError (ARI
+        unreachable: not running, it reads its files when it starts)."""
+        modules = sorted({REMOTE_RELOADS[p.name] for p in changed if p.name in REMOTE_RELOADS})
+        password = self.secrets["ARI_PASSWORD"]
+        token = base64.b64encode(f"aitcomms:{password}".encode()).decode()
+        for module in modules:
+            request = urllib.request.Request(f"{self.ari_url}/ari/asterisk/modules/{module}",
+                                             method="PUT",
+                                             headers={"Authorization": f"Basic {token}"})
+            with urllib.request.urlopen(request, timeout=10):
+                pass
+        return modules
+
+
+def remote_files(settings: Settings, db: Database, name: str, *, out: Path,
+                 root: Path = Path("/"), edge: str | None = None,
+                 rtp: tuple[int, int] | None = None) -> RemoteFiles:
+    """The folder of a node run elsewhere: ``out`` (``etc/`` and the folders
+    its asterisk.conf names), which its Asterisk sees as ``out`` relative to
+    ``root`` (its root filesystem); its AMI password generated once into
+    ``out/secrets.env`` (0600). ``edge``: Kamailio's address as the node
+    reaches it (default: loopback for a node on this host's loopback, else
+    AITCOMMS_PUBLIC_IP). Refused, touching nothing, for a node without an
+    ARI URL or a folder outside ``root``."""
     with db.session() as session:
         node = nodes.get_node(session, name)
         if not (node.ari_url and node.ari_password) or node.runs_here:
@@ -92,8 +144,44 @@ def write_remote_files(settings: Settings, db: Database, name: str, *, out: Path
         raise InvalidInput("rtp", "expected MIN-MAX, 1024 <= MIN < MAX <= 65535")
     site = render.RemoteSite(folder="/" + str(out.relative_to(root)).lstrip("."), out=out,
                              edge=edge, rtp=rtp)
-    files = render.render_remote_node(settings, node, render.load_data(settings, db), site)
-    for folder in media_nodes.ASTERISK_FOLDERS:
-        (out / folder).mkdir(parents=True, exist_ok=True)
-    render.write(files)
-    return [f.path for f in files]
+    out.mkdir(parents=True, exist_ok=True)
+    secrets = ensure_secrets(out / "secrets.env", ("AMI_PASSWORD",))
+    control = render.remote_addresses(node, edge).control
+    return RemoteFiles(name, site, f"http://{control}:{render.remote_ari_port(node)}",
+                       {"AMI_PASSWORD": secrets["AMI_PASSWORD"]})
+
+
+def follow_remote_files(settings: Settings, db: Database, files: RemoteFiles,
+                        told: Callable[[str], None], every_s: float = 2.0) -> None:
+    """Keep a node's folder in step with the database (run on its host, or
+    where its folder is mounted): re-render every ``every_s``, reload what
+    changed over the node's ARI; a reload that fails is tried again on the
+    next round. A database away is waited out (said once). Runs until
+    interrupted."""
+    pending: set[Path] = set()
+    db_away = False
+    while True:
+        try:
+            _, changed = files.write(settings, db)
+            db_away = False
+        except (InvalidInput, NotFound):
+            raise
+        except Exception as exc:  # the database away: the node runs on as it is
+            if not db_away:
+                told(f"the database cannot be read ({type(exc).__name__}): waiting")
+            db_away = True
+            changed = []
+        pending.update(changed)
+        if pending:
+            try:
+                modules = files.reload(sorted(pending))
+                told(f"{', '.join(sorted(p.name for p in pending))} changed; reloaded "
+                     f"{', '.join(modules) or 'nothing'}")
+                pending.clear()
+            except OSError as exc:
+                told(f"{len(pending)} file(s) changed; its ARI did not answer ({exc}): "
+                     "it reads them when it starts, or on the next round")
+                if not any(p.name in REMOTE_RELOADS for p in pending):
+                    pending.clear()
+        time.sleep(every_s)
+

@@ -98,18 +98,30 @@ def _rtp_range(text: str | None) -> tuple[int, int] | None:
 
 
 def cmd_files(settings: Settings, args: argparse.Namespace) -> int:
+    if not args.every > 0:
+        raise InvalidInput("every", "seconds above 0")
     db = Database(settings)
     try:
-        written = node_services.write_remote_files(
-            settings, db, args.name, out=Path(args.out), root=Path(args.root), edge=args.edge,
-            rtp=_rtp_range(args.rtp))
+        files = node_services.remote_files(settings, db, args.name, out=Path(args.out),
+                                           root=Path(args.root), edge=args.edge,
+                                           rtp=_rtp_range(args.rtp))
+        written, _ = files.write(settings, db)
+        conf = f"{files.site.folder.rstrip('/')}/etc/asterisk.conf"
+        print(f"media node {args.name}: {len(written)} files written to {files.site.out}/etc "
+              f"(mode 0600: they hold its ARI and AMI passwords); run its Asterisk with "
+              f"-C {conf}", flush=True)
+        if not args.follow:
+            return 0
+        print(f"following the database every {args.every:g} s: changes are written and "
+              f"reloaded over its ARI ({files.ari_url}); Ctrl-C stops", flush=True)
+        try:
+            node_services.follow_remote_files(
+                settings, db, files, lambda line: print(f"media node {args.name}: {line}",
+                                                        flush=True), every_s=args.every)
+        except KeyboardInterrupt:
+            return 0
     finally:
         db.dispose()
-    folder = written[0].parent.parent
-    print(f"media node {args.name}: {len(written)} files written to {folder}/etc (mode 0600: "
-          f"they hold its ARI and AMI passwords); run its Asterisk with "
-          f"-C {next(p for p in written if p.name == 'asterisk.conf')} as its root "
-          f"filesystem sees it")
     return 0
 
 
@@ -191,6 +203,12 @@ def register(sub: Any, add: Any) -> None:
     p.add_argument("--edge", help="Kamailio's address as the node reaches it (default: "
                                   "loopback for a node on loopback, else AITCOMMS_PUBLIC_IP)")
     p.add_argument("--rtp", help="its RTP ports, MIN-MAX (default: the stack's Asterisk's)")
+    p.add_argument("--follow", action="store_true",
+                   help="keep running: write the files again when agents, trunks, queues, "
+                        "DIDs or IVRs change, and reload the node over its ARI (run it on "
+                        "the node's host, or where its folder is mounted)")
+    p.add_argument("--every", type=float, default=2.0, help="seconds between two looks at "
+                                                            "the database (default 2)")
     add("list", cmd_list, "media nodes, their state, and what Kamailio sees of each "
                           "(up or down, calls)", group)
     p = add("drain", cmd_drain, "no new calls to a node (its calls go on); kept across "

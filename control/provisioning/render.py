@@ -13,7 +13,6 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
-from secrets import token_urlsafe
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -242,24 +241,29 @@ def render_node(settings: Settings, node: LocalNode, secrets: Mapping[str, str],
                        addresses=NodeAddresses())
 
 
-def render_remote_node(settings: Settings, node: MediaNode, data: StackData,
-                       site: RemoteSite) -> list[RenderedFile]:
-    """The Asterisk files of a node run elsewhere (a row with ``ari_url``),
-    to copy to its host: SIP on its address and port, ARI on its ARI URL's
-    port with the password stored for it, bound to its address when that is
-    loopback (a node on another address of this host, as in the tests), else
-    to the host's loopback (the control planes reach it through a tunnel);
-    a fresh AMI password (its AMI is the host's own, on loopback)."""
-    assert node.ari_url and node.ari_password, "a node run elsewhere, with an ARI URL"
-    ari_port = urlsplit(node.ari_url).port or (443 if node.ari_url.startswith("https") else 80)
-    ports = replace(settings.ports, asterisk_sip=node.port, ari=ari_port,
-                    asterisk_rtp_min=site.rtp[0], asterisk_rtp_max=site.rtp[1])
+def remote_addresses(node: MediaNode, edge: str) -> NodeAddresses:
+    """A node run elsewhere: SIP and media on its address; ARI and AMI on
+    its address when that is loopback (a node on another address of this
+    host), else on its host's loopback (reached through a tunnel)."""
     control = node.address if ipaddress.ip_address(node.address).is_loopback else "127.0.0.1"
-    secrets = {"ARI_PASSWORD": node.ari_password, "AMI_PASSWORD": token_urlsafe(24)}
+    return NodeAddresses(sip=node.address, control=control, edge=edge)
+
+
+def remote_ari_port(node: MediaNode) -> int:
+    assert node.ari_url, "a node run elsewhere, with an ARI URL"
+    return urlsplit(node.ari_url).port or (443 if node.ari_url.startswith("https") else 80)
+
+
+def render_remote_node(settings: Settings, node: MediaNode, secrets: Mapping[str, str],
+                       data: StackData, site: RemoteSite) -> list[RenderedFile]:
+    """The Asterisk files of a node run elsewhere (a row with ``ari_url``),
+    to copy to its host (:func:`remote_addresses`): SIP on its port, ARI on
+    its ARI URL's port, its own ARI and AMI passwords (``secrets``)."""
+    ports = replace(settings.ports, asterisk_sip=node.port, ari=remote_ari_port(node),
+                    asterisk_rtp_min=site.rtp[0], asterisk_rtp_max=site.rtp[1])
     files = _node_files(settings, secrets, data, name=node.name, ports=ports,
                         ast_dir=site.folder, etc=site.out / "etc",
-                        addresses=NodeAddresses(sip=node.address, control=control,
-                                                edge=site.edge))
+                        addresses=remote_addresses(node, site.edge))
     return [replace(f, mode=0o600) for f in files]  # its secrets are in them
 
 
