@@ -385,6 +385,7 @@ async def test_a_recording_of_a_node_run_elsewhere_is_fetched_over_its_ari(
     ARI into the recordings folder, then deleted there; a node that cannot
     hand it over keeps it (nothing half-written here)."""
     from control.acd import lifecycle
+    from control.acd.calls import PendingRecording
     from control.telephony.ari import AriError
     from control.telephony.fleet import AriFleet
 
@@ -396,18 +397,17 @@ async def test_a_recording_of_a_node_run_elsewhere_is_fetched_over_its_ari(
     router = Router(fleet, AcdStore(db), EventBus(), recordings_spool=tmp_path / "spool",
                     recordings_dir=tmp_path / "rec", crm=CrmLink(db))
     try:
-        far.emit({"type": "BridgeCreated", "bridge": {"id": "b-1"}})
-        await fleet.request("POST", "/bridges/b-1/record", name="c-1", format="wav")
+        # the call's node says where (after a takeover the fleet has not seen
+        # the recording start)
         far.files["/recordings/stored/c-1/file"] = b"RIFF-audio"
-        router.recordings_pending["c-1"] = "1001"
+        router.recordings_pending["c-1"] = PendingRecording("1001", "far1")
         await lifecycle.recording_finished(router, "c-1")
         assert (tmp_path / "rec" / "c-1.wav").read_bytes() == b"RIFF-audio"
         assert ("DELETE", "/recordings/stored/c-1", {}) in far.requests
         assert "c-1" not in router.recordings_pending and local.requests == []
 
-        await fleet.request("POST", "/bridges/b-1/record", name="c-2", format="wav")
         far.trouble["/recordings/stored/c-2"] = AriError(503, "Asterisk unreachable")
-        router.recordings_pending["c-2"] = "1001"
+        router.recordings_pending["c-2"] = PendingRecording("1001", "far1")
         await lifecycle.recording_finished(router, "c-2")
         assert not (tmp_path / "rec" / "c-2.wav").exists()
         assert not any(m == "DELETE" and "c-2" in p for m, p, _ in far.requests)

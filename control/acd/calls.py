@@ -114,6 +114,16 @@ class LiveCall:
         return {e for e in found if e}
 
 
+@dataclass(frozen=True)
+class PendingRecording:
+    """A call over whose recording Asterisk has yet to close: the agent it
+    is filed for, and the media node that records it (its spool, or its
+    ARI for a node run elsewhere)."""
+
+    agent: str | None
+    node: str
+
+
 class CallRegistry:
     """The live calls, by id and by channel."""
 

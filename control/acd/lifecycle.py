@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from control.acd import distribution, supervision
-from control.acd.calls import LiveCall
+from control.acd.calls import LiveCall, PendingRecording
 from control.acd.models import AgentStatus, CallState
 from control.acd.needs import resolve as resolve_needs
 from control.acd.queue_book import LOOKUP_BOUND_S
@@ -213,7 +213,7 @@ async def end(acd: Router, call: LiveCall, gone: str | None = None) -> None:
     elif call.ringing_agent:
         await acd.agents.free(call.ringing_agent)
     if call.answered and row.get("recording"):
-        acd.recordings_pending[call.id] = extension
+        acd.recordings_pending[call.id] = PendingRecording(extension, acd.node_of(call))
         acd.lanes.later(RECORDING_LATE_S, call.id,
                         lambda: recording_finished(acd, call.id, late=True), "late recording")
     acd.call_log.ended(row)
@@ -227,10 +227,11 @@ async def recording_finished(acd: Router, name: str, late: bool = False) -> None
     """Asterisk closed a recording (or, ``late``, never said so): file the
     call's recording once the call is over. A recording that finishes while
     the call goes on (a transfer destroys the bridge) is appended to later."""
-    if name not in acd.recordings_pending:
+    pending = acd.recordings_pending.get(name)
+    if pending is None:
         return
-    node = acd.ari.node_of(name, "recordings")
-    if node is not None and node != acd.ari.default and acd.ari.spool_of(node) is None:
+    node = pending.node
+    if node != acd.ari.default and acd.ari.spool_of(node) is None:
         await fetch_recording(acd, name, node, late)  # a node run elsewhere
         return
     # in the spool of the node that recorded it
@@ -240,7 +241,7 @@ async def recording_finished(acd: Router, name: str, late: bool = False) -> None
         acd.recordings_pending.pop(name, None)
         log.warning("call %s: no recording came out of Asterisk", name)
         return
-    extension = acd.recordings_pending.pop(name)
+    extension = acd.recordings_pending.pop(name).agent
     if not src.exists():
         log.warning("call %s: recording finished but %s is not there", name, src)
         return
@@ -276,7 +277,7 @@ async def fetch_recording(acd: Router, name: str, node: str, late: bool) -> None
         acd.recordings_pending.pop(name, None)
         await acd.recordings_disk.refused(exc, dst)
         return
-    extension = acd.recordings_pending.pop(name)
+    extension = acd.recordings_pending.pop(name).agent
     await acd.ari.request_quietly("DELETE", f"/recordings/stored/{name}", node=node)
     acd.call_log.recording(name, str(dst))
     acd.call_log.event(name, "recording_filed", extension)

@@ -35,7 +35,7 @@ from typing import Any, TypeVar
 from control.acd import call_control, lifecycle, reconcile, stasis, supervision
 from control.acd.agent_states import AgentStates
 from control.acd.call_log import CallLog
-from control.acd.calls import CallLegs, CallRegistry, LiveCall
+from control.acd.calls import CallLegs, CallRegistry, LiveCall, PendingRecording
 from control.acd.customers import CrmLink
 from control.acd.distribution import Distributor
 from control.acd.lanes import Lanes
@@ -85,8 +85,8 @@ class Router:
         self.snoops: dict[str, asyncio.Future[None]] = {}
         # playback id -> (call id, position, expected minutes) of announcements playing
         self.announcing: dict[str, tuple[str, int, int]] = {}
-        # calls over whose recording Asterisk has yet to close: call id -> agent
-        self.recordings_pending: dict[str, str | None] = {}
+        # calls over whose recording Asterisk has yet to close, by call id
+        self.recordings_pending: dict[str, PendingRecording] = {}
         # other capabilities' hooks (speech): told when a call is bridged and
         # when it ends, each on a task of its own: never in the call's way
         self.on_connected: list[CallHook] = []
