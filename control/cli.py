@@ -7,6 +7,8 @@ import secrets
 import sys
 from collections.abc import Callable, Sequence
 
+import sqlalchemy.exc
+
 from control.acd.agents import create_agent, delete_agent, list_agents, live_channels, update_agent
 from control.acd.models import AgentStatus
 from control.acd.queues import (
@@ -784,6 +786,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (InvalidInput, Conflict, NotFound, Unavailable, FlowError, StackError,
             DialplanError) as exc:
         print(f"aitcomms: error: {exc}", file=sys.stderr)
+        return 2
+    except sqlalchemy.exc.ArgumentError:
+        print("aitcomms: error: DATABASE_URL: not a database URL (e.g. postgresql://USER:"
+              "PASSWORD@HOST:5432/NAME)", file=sys.stderr)
+        return 2
+    except sqlalchemy.exc.OperationalError as exc:
+        reason = str(exc.orig).strip().splitlines()[0] if exc.orig else type(exc).__name__
+        print(f"aitcomms: error: the database cannot be reached ({reason})", file=sys.stderr)
         return 2
 
 

@@ -64,3 +64,28 @@ def test_compose_control_plane_replica_follows_the_same_data_on_its_own_ports(
     a, b = settings["a"].ports, settings["b"].ports
     assert {a.http, a.fastagi, a.audiosocket}.isdisjoint({b.http, b.fastagi, b.audiosocket})
     assert str(b.http) in replica["healthcheck"]["test"][-1]
+
+
+def test_compose_media_host_runs_the_folder_its_follower_writes() -> None:
+    """Profile `media-host`: node-files (`aitcomms node files --follow`)
+    writes the node's folder into the Asterisk volume as the control image
+    mounts it; asterisk-node runs that folder's asterisk.conf, as its own
+    root filesystem sees it."""
+    compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+    services = compose["services"]
+    files, node, own = services["node-files"], services["asterisk-node"], services["asterisk"]
+    assert files["profiles"] == node["profiles"] == ["media-host"]
+    command = files["command"]
+    assert command[:2] == ["node", "files"] and "--follow" in command
+    out, root = command[command.index("--out") + 1], command[command.index("--root") + 1]
+    folder = "/" + str(Path(out).relative_to(root))
+    # the control image sees Asterisk's /srv/aitcomms under its root
+    assert f"asterisk-srv:{root}/srv/aitcomms" in files["volumes"]
+    assert "asterisk-srv:/srv/aitcomms" in node["volumes"]
+    assert _conf_of(node) == f"{folder}/etc/asterisk.conf"
+    assert node["entrypoint"] == ["wait-for", _conf_of(node), "--"]
+    assert node["image"] == own["image"] and node["restart"] == "unless-stopped"
+    # the edge's database, not this host's (none runs here)
+    assert files["environment"]["DATABASE_URL"] != services["control"]["environment"][
+        "DATABASE_URL"]
+    assert "render" not in node["depends_on"]

@@ -149,3 +149,22 @@ def test_data_changes_are_dialplan_versions(clean_stack: StackUnderTest) -> None
     after = stack.aitcomms("dialplan", "history").stdout
     assert len(after.splitlines()) > len(before.splitlines()), after
     assert "data" in after.splitlines()[-1], after
+
+
+def test_cli_says_what_is_wrong_with_the_database_not_a_traceback(tmp_path: Path) -> None:
+    """A media host's follower (docker-compose: node-files) pointed at a
+    database URL it cannot parse, or at a database that is not there."""
+    import os
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parent.parent
+    for url, expected in (("set AITCOMMS_SHARED_DATABASE_URL in .env",
+                           "DATABASE_URL: not a database URL"),
+                          ("postgresql://x:y@127.0.0.1:1/z", "the database cannot be reached")):
+        env = {**os.environ, "DATABASE_URL": url, "AITCOMMS_VAR": str(tmp_path)}
+        proc = subprocess.run([sys.executable, "-m", "control", "node", "files", "media1",
+                               "--out", str(tmp_path / "media1")], env=env, cwd=root,
+                              capture_output=True, text=True, timeout=60)
+        assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr
+        assert proc.stderr.startswith(f"aitcomms: error: {expected}"), proc.stderr

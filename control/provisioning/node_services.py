@@ -14,6 +14,7 @@ is touched.
 from __future__ import annotations
 
 import base64
+import ipaddress
 import time
 import urllib.request
 from collections.abc import Callable
@@ -139,6 +140,11 @@ def remote_files(settings: Settings, db: Database, name: str, *, out: Path,
         if edge == "127.0.0.1" and not nodes.is_loopback(node.address):
             raise InvalidInput("edge", "give Kamailio's address as the node reaches it "
                                        "(AITCOMMS_PUBLIC_IP is loopback here)")
+    try:
+        ipaddress.ip_address(edge)
+    except ValueError:
+        raise InvalidInput("edge", f"{edge!r}: Kamailio's IP address as the node "
+                                   "reaches it") from None
     rtp = rtp or (settings.ports.asterisk_rtp_min, settings.ports.asterisk_rtp_max)
     if not 1024 <= rtp[0] < rtp[1] <= 65535:
         raise InvalidInput("rtp", "expected MIN-MAX, 1024 <= MIN < MAX <= 65535")
