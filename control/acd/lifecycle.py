@@ -265,13 +265,12 @@ async def fetch_recording(acd: Router, name: str, node: str, late: bool) -> None
     try:
         await acd.ari.download(f"/recordings/stored/{name}/file", dst, node=node)
     except AriError as exc:
-        if late and exc.status == 404:  # it never came out of Asterisk
-            acd.recordings_pending.pop(name, None)
-            log.warning("call %s: no recording came out of %s", name, node)
-            return
         acd.recordings_pending.pop(name, None)
-        log.error("call %s: the recording could not be fetched from %s (%s): it stays there",
-                  name, node, exc)
+        if late and exc.status == 404:  # it never came out of Asterisk
+            log.warning("call %s: no recording came out of %s", name, node)
+        else:
+            log.error("call %s: the recording could not be fetched from %s (%s): it stays "
+                      "there", name, node, exc)
         return
     except OSError as exc:  # the recordings disk is full (or gone): left on the node
         acd.recordings_pending.pop(name, None)

@@ -160,7 +160,7 @@ def remote_ari(session: Session) -> list[RemoteAri]:
     rows = session.scalars(select(MediaNode).where(MediaNode.ari_url.is_not(None))
                            .order_by(MediaNode.name))
     return [RemoteAri(n.name, n.ari_url, n.ari_password) for n in rows
-            if n.ari_url and n.ari_password and n.slot is None]
+            if n.ari_url and n.ari_password]
 
 
 def local_nodes(session: Session) -> list[media_nodes.LocalNode]:

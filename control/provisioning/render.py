@@ -8,7 +8,6 @@ atomically and says which ones changed, so a caller reloads only those.
 
 from __future__ import annotations
 
-import ipaddress
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
@@ -23,6 +22,7 @@ from control.acd.models import Agent, Queue
 from control.db import Database
 from control.ivr.flows import Flow, dialplans_dir, load_flows
 from control.provisioning.models import Did, MediaNode, Trunk
+from control.provisioning.nodes import is_loopback
 from control.provisioning.targets import target_context
 from control.settings import Ports, Settings
 from control.stack import media_nodes
@@ -245,13 +245,14 @@ def remote_addresses(node: MediaNode, edge: str) -> NodeAddresses:
     """A node run elsewhere: SIP and media on its address; ARI and AMI on
     its address when that is loopback (a node on another address of this
     host), else on its host's loopback (reached through a tunnel)."""
-    control = node.address if ipaddress.ip_address(node.address).is_loopback else "127.0.0.1"
+    control = node.address if is_loopback(node.address) else "127.0.0.1"
     return NodeAddresses(sip=node.address, control=control, edge=edge)
 
 
 def remote_ari_port(node: MediaNode) -> int:
-    assert node.ari_url, "a node run elsewhere, with an ARI URL"
-    return urlsplit(node.ari_url).port or (443 if node.ari_url.startswith("https") else 80)
+    port = urlsplit(node.ari_url or "").port
+    assert port, "a node run elsewhere, with an ARI URL (check_ari_url wants its port)"
+    return port
 
 
 def render_remote_node(settings: Settings, node: MediaNode, secrets: Mapping[str, str],

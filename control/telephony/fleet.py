@@ -267,9 +267,7 @@ class AriFleet:
     async def request(self, method: str, path: str, *, node: str | None = None,
                       **params: Any) -> Any:
         target = node or self._target(method, path)
-        client = self.clients.get(target)
-        if client is None:
-            raise AriError(503, f"media node {target} unknown")
+        client = self._client(target)
         if not client.connected and len(self.clients) > 1:
             raise AriError(503, f"media node {target} not connected")
         learn = self._learned_by(path, params)
@@ -305,11 +303,13 @@ class AriFleet:
     async def download(self, path: str, dst: Path, *, node: str | None = None) -> None:
         """A file ARI serves (``/recordings/stored/NAME/file``) written to
         ``dst`` (see AriClient.download)."""
-        target = node or self._target("GET", path)
-        client = self.clients.get(target)
+        await self._client(node or self._target("GET", path)).download(path, dst)
+
+    def _client(self, node: str) -> NodeClient:
+        client = self.clients.get(node)
         if client is None:
-            raise AriError(503, f"media node {target} unknown")
-        await client.download(path, dst)
+            raise AriError(503, f"media node {node} unknown")
+        return client
 
     @staticmethod
     def _learned_by(path: str, params: dict[str, Any]) -> list[tuple[str, str]]:
