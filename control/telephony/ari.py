@@ -58,7 +58,12 @@ class AriClient:
         self.on_connect: list[ConnectHandler] = []
 
     def start(self) -> None:
-        self._session = aiohttp.ClientSession(headers=self._headers)
+        # idle connections closed well before Asterisk closes them (http.conf
+        # session_keep_alive, 15 s, aiohttp's default too): a POST that went
+        # out on a connection the server was closing would be refused (503);
+        # aiohttp sends a GET, PUT or DELETE again by itself
+        self._session = aiohttp.ClientSession(
+            headers=self._headers, connector=aiohttp.TCPConnector(keepalive_timeout=5.0))
         self._task = asyncio.create_task(self._run(), name="ari-events")
 
     async def close(self) -> None:
