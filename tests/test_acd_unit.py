@@ -415,3 +415,50 @@ async def test_a_recording_of_a_node_run_elsewhere_is_fetched_over_its_ari(
     finally:
         await router.close()
         db.dispose()
+
+
+async def test_a_recording_left_unfiled_by_a_dead_control_plane_is_filed_at_reconcile(
+        tmp_path: Path) -> None:
+    """The control plane that ended the call died before Asterisk closed its
+    recording: the survivor, reconciling the call's node, files it (here
+    from a node run elsewhere, over its ARI); older calls and filed ones are
+    left as they are."""
+    from datetime import UTC, datetime, timedelta
+
+    from control.acd.models import Call
+    from control.telephony.fleet import AriFleet
+
+    db = sqlite_database(tmp_path)
+    _seed(db, {"1001": ["es"]})
+    ended = datetime.now(UTC) - timedelta(minutes=1)
+    with db.session() as s:
+        for call_id, recording, at in (("c-1", "c-1.wav", ended),
+                                       ("c-2", str(tmp_path / "rec" / "c-2.wav"), ended),
+                                       ("c-3", "c-3.wav", ended - timedelta(hours=1))):
+            s.add(Call(id=call_id, caller_channel=f"far1-{call_id}", queue="ventas",
+                       state="completed", agent_extension="1001", entered_at=at,
+                       answered_at=at, ended_at=at, recording=recording, media_node="far1"))
+    local, far = FakeAri(), FakeAri()
+    far.files = {f"/recordings/stored/{c}/file": b"RIFF-" + c.encode() for c in ("c-1", "c-3")}
+    fleet = AriFleet("aitcomms")
+    fleet.add("local", local, spool=tmp_path / "spool")
+    fleet.add("far1", far)
+    router = Router(fleet, AcdStore(db), EventBus(), recordings_spool=tmp_path / "spool",
+                    recordings_dir=tmp_path / "rec", crm=CrmLink(db))
+    router.start()
+    try:
+        await router.reconcile("far1")
+        for _ in range(200):
+            await router.call_log.flush()
+            if router.store.call("c-1")["recording"].startswith("/"):  # type: ignore[index]
+                break
+            await asyncio.sleep(0.01)
+        assert router.store.call("c-1")["recording"] == str(tmp_path / "rec" / "c-1.wav")  # type: ignore[index]
+        assert (tmp_path / "rec" / "c-1.wav").read_bytes() == b"RIFF-c-1"
+        assert ("DELETE", "/recordings/stored/c-1", {}) in far.requests
+        fetched = [p for m, p, _ in far.requests if m == "GET" and p.startswith("/recordings")]
+        assert fetched == ["/recordings/stored/c-1/file"], fetched  # not c-2 (filed), c-3 (old)
+        assert router.store.call("c-3")["recording"] == "c-3.wav"  # type: ignore[index]
+    finally:
+        await router.close()
+        db.dispose()

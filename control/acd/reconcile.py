@@ -21,11 +21,12 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
+from datetime import timedelta
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from control.acd import distribution, lifecycle, supervision
-from control.acd.calls import LiveCall, Supervision
+from control.acd.calls import LiveCall, PendingRecording, Supervision
 from control.acd.customers import is_transient
 from control.acd.models import AgentStatus, CallState
 from control.acd.store import now, parse_time
@@ -41,6 +42,32 @@ BRIDGE_NAME = re.compile(r"^(call|listen|whisper|barge)-(.+)$")
 
 
 NODE_LOST_S = 15.0  # a media node unreachable this long has lost its calls
+# calls ended this recently whose recording no control plane filed are filed
+# at a reconcile (older: the recording never came out, or was dealt with)
+UNFILED_WINDOW = timedelta(minutes=10)
+
+
+async def _unfiled_recordings(acd: Router, node: str) -> None:
+    """Calls that ended on a control plane that died before Asterisk closed
+    their recording (its list of pending recordings died with it): filed
+    now from their node, as a late recording (a node that has no such file
+    says so in the log, and the row keeps the file's name)."""
+    try:
+        await acd.call_log.flush()  # what this process filed is in the rows
+        rows = await asyncio.to_thread(acd.store.unfiled_recordings, node,
+                                       default=acd.ari.default, since=now() - UNFILED_WINDOW)
+    except Exception as exc:
+        if not is_transient(exc):
+            raise
+        log.warning("reconcile: database away, recordings not filed yet wait (%s)", exc)
+        return
+    for row in rows:
+        if row["id"] in acd.recordings_pending or row["id"] in acd.calls.calls:
+            continue
+        log.info("call %s: its recording was left unfiled; filing it from %s", row["id"], node)
+        acd.recordings_pending[row["id"]] = PendingRecording(row["agent_extension"], node)
+        acd.lanes.submit(row["id"], partial(lifecycle.recording_finished, acd, row["id"],
+                                            late=True), "recording left unfiled")
 
 
 async def calls_of_lost_nodes(acd: Router) -> None:
@@ -106,6 +133,7 @@ async def reconcile(acd: Router, node: str) -> None:
             await _call(acd, call, channels, bridge_of, node)
     await _bridges(acd, channels, bridges, node)
     await _agents(acd)
+    await _unfiled_recordings(acd, node)
     log.info("reconciled %s: %d live calls", node, len(acd.calls.calls))
     acd.distributor.request()
 

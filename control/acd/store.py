@@ -332,6 +332,22 @@ class AcdStore:
                                    "bridge_id": c.bridge_id,
                                    "media_node": c.media_node} for c in calls]
 
+    def unfiled_recordings(self, node: str, *, default: str,
+                           since: datetime) -> list[dict[str, Any]]:
+        """Calls of ``node`` (rows without a node: the ``default`` one) that
+        ended since ``since`` with a recording not filed yet (its row names
+        the file, not a path): the control plane that was to file it is
+        gone. (call id, agent extension) of each."""
+        on_node = Call.media_node == node
+        if node == default:
+            on_node = or_(on_node, Call.media_node.is_(None))
+        with self.db.session() as s:
+            rows = s.scalars(select(Call).where(
+                Call.state == CallState.COMPLETED.value, Call.recording.is_not(None),
+                Call.recording.not_like("/%"), on_node))
+            return [{"id": c.id, "agent_extension": c.agent_extension} for c in rows
+                    if c.ended_at is not None and _aware(c.ended_at) >= since]
+
     def call(self, call_id: str) -> dict[str, Any] | None:
         with self.db.session() as s:
             call = s.get(Call, call_id)
