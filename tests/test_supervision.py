@@ -350,6 +350,8 @@ async def test_hung_daemon_is_killed_and_replaced_and_the_next_call_works(
     probe can tell. The supervisor kills it, restarts it, and says why."""
     stack = own_stack
     assert await wait_until(lambda: _health(stack) == "ok", 15), "not healthy before"
+    # the daemon itself up (health is the control plane's view: not rtpengine's)
+    assert await wait_until(lambda: _supervised_up(stack, name), 15), _status_line(stack, name)
     pid = int((stack.var_dir / "run" / f"{name}.pid").read_text())
     restarts_before = _restarts(stack, name)
     stopped = time.monotonic()
@@ -364,12 +366,23 @@ async def test_hung_daemon_is_killed_and_replaced_and_the_next_call_works(
     assert replaced, f"{name} hung and was not replaced within 30 s"
     assert _gone(pid), f"the hung {name} is still there"
 
-    proc = stack.aitcomms("status", check=False)
-    line = next(ln for ln in proc.stdout.splitlines() if ln.startswith(name))
+    # listening may come before the supervisor has recorded it up
+    assert await wait_until(lambda: _supervised_up(stack, name), 10), _status_line(stack, name)
+    line = _status_line(stack, name)
     assert "liveness probes unanswered" in line and "SIGKILL" in line, line
     assert _restarts(stack, name) == restarts_before + 1, line
     assert await wait_until(lambda: _health(stack) == "ok", 20), "not healthy after"
     await _queue_call_reaches_the_agent(stack)
+
+
+def _status_line(stack: StackUnderTest, name: str) -> str:
+    """Its line of `aitcomms status` (the supervisor's record of it)."""
+    proc = stack.aitcomms("status", check=False)
+    return next(ln for ln in proc.stdout.splitlines() if ln.startswith(name))
+
+
+def _supervised_up(stack: StackUnderTest, name: str) -> bool:
+    return _up(stack, name) and _status_line(stack, name).split()[1] == "up"
 
 
 def _pid(stack: StackUnderTest, name: str) -> int | None:
