@@ -418,7 +418,7 @@ async def test_a_recording_of_a_node_run_elsewhere_is_fetched_over_its_ari(
 
 
 async def test_a_recording_left_unfiled_by_a_dead_control_plane_is_filed_at_reconcile(
-        tmp_path: Path) -> None:
+        tmp_path: Path, database: Database) -> None:
     """The control plane that ended the call died before Asterisk closed its
     recording: the survivor, reconciling the call's node, files it (here
     from a node run elsewhere, over its ARI); older calls and filed ones are
@@ -428,7 +428,7 @@ async def test_a_recording_left_unfiled_by_a_dead_control_plane_is_filed_at_reco
     from control.acd.models import Call
     from control.telephony.fleet import AriFleet
 
-    db = sqlite_database(tmp_path)
+    db = database  # SQLite, and PostgreSQL when one runs
     _seed(db, {"1001": ["es"]})
     ended = datetime.now(UTC) - timedelta(minutes=1)
     with db.session() as s:
@@ -461,4 +461,3 @@ async def test_a_recording_left_unfiled_by_a_dead_control_plane_is_filed_at_reco
         assert router.store.call("c-3")["recording"] == "c-3.wav"  # type: ignore[index]
     finally:
         await router.close()
-        db.dispose()

@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
+from collections.abc import Callable
 from datetime import timedelta
 from functools import partial
 from typing import TYPE_CHECKING, Any
@@ -47,20 +48,27 @@ NODE_LOST_S = 15.0  # a media node unreachable this long has lost its calls
 UNFILED_WINDOW = timedelta(minutes=10)
 
 
+async def _read_back(acd: Router, what: str, read: Callable[..., list[dict[str, Any]]],
+                     *args: Any, **kwargs: Any) -> list[dict[str, Any]]:
+    """Rows read once this process's own writes are in them; none while the
+    database is away (``what`` waits for the next reconcile, logged)."""
+    try:
+        await acd.call_log.flush()
+        return await asyncio.to_thread(read, *args, **kwargs)
+    except Exception as exc:
+        if not is_transient(exc):
+            raise
+        log.warning("reconcile: database away, %s wait (%s)", what, exc)
+        return []
+
+
 async def _unfiled_recordings(acd: Router, node: str) -> None:
     """Calls that ended on a control plane that died before Asterisk closed
     their recording (its list of pending recordings died with it): filed
     now from their node, as a late recording (a node that has no such file
     says so in the log, and the row keeps the file's name)."""
-    try:
-        await acd.call_log.flush()  # what this process filed is in the rows
-        rows = await asyncio.to_thread(acd.store.unfiled_recordings, node,
-                                       default=acd.ari.default, since=now() - UNFILED_WINDOW)
-    except Exception as exc:
-        if not is_transient(exc):
-            raise
-        log.warning("reconcile: database away, recordings not filed yet wait (%s)", exc)
-        return
+    rows = await _read_back(acd, "recordings not filed yet", acd.store.unfiled_recordings,
+                            node, default=acd.ari.default, since=now() - UNFILED_WINDOW)
     for row in rows:
         if row["id"] in acd.recordings_pending or row["id"] in acd.calls.calls:
             continue
@@ -99,14 +107,7 @@ async def reconcile(acd: Router, node: str) -> None:
     for call in list(acd.calls.calls.values()):
         if acd.node_of(call) == node:
             await _call(acd, call, channels, bridge_of, node)
-    try:
-        await acd.call_log.flush()  # rows written before they are read back
-        rows = await asyncio.to_thread(acd.store.open_calls)
-    except Exception as exc:
-        if not is_transient(exc):
-            raise
-        log.warning("reconcile: database away, calls only it knows wait (%s)", exc)
-        rows = []
+    rows = await _read_back(acd, "calls only it knows", acd.store.open_calls)
     loop_now, wall_now = asyncio.get_running_loop().time(), now()
     for row in rows:
         if row["id"] in acd.calls.calls:

@@ -342,11 +342,10 @@ class AcdStore:
         if node == default:
             on_node = or_(on_node, Call.media_node.is_(None))
         with self.db.session() as s:
-            rows = s.scalars(select(Call).where(
+            rows = s.execute(select(Call.id, Call.agent_extension).where(
                 Call.state == CallState.COMPLETED.value, Call.recording.is_not(None),
-                Call.recording.not_like("/%"), on_node))
-            return [{"id": c.id, "agent_extension": c.agent_extension} for c in rows
-                    if c.ended_at is not None and _aware(c.ended_at) >= since]
+                Call.recording.not_like("/%"), Call.ended_at >= since, on_node))
+            return [{"id": call_id, "agent_extension": agent} for call_id, agent in rows]
 
     def call(self, call_id: str) -> dict[str, Any] | None:
         with self.db.session() as s:
