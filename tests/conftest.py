@@ -345,10 +345,12 @@ def pytest_sessionstart(session: pytest.Session) -> None:
         figures.clear()
 
 
-# A test that failed and passed when run again (make test: --reruns 1) is not
-# a pass to forget: why it failed the first time is printed at the end and
-# kept whole in test-artifacts/reruns.txt (on the controller: xdist hands it
-# the workers' reports).
+# A test that failed and was run again (make test: --reruns 1) is not a pass
+# to forget, nor, when it failed again, a failure whose first cause may be
+# hidden by the second (a rerun meets what the first try left): why it failed
+# the first time is printed at the end and kept whole in
+# test-artifacts/reruns.txt (on the controller: xdist hands it the workers'
+# reports).
 _RERUNS: list[tuple[str, str]] = []
 _WORKER: list[bool] = []  # set at configure: an xdist worker leaves it to the controller
 
@@ -377,6 +379,7 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
         terminalreporter.section("figures measured by the tests")
         terminalreporter.write(found)
     if _RERUNS:
-        terminalreporter.section("tests that failed once, then passed (test-artifacts/reruns.txt)")
+        terminalreporter.section("tests run again: why the first try failed "
+                                 "(test-artifacts/reruns.txt)")
         for nodeid, why in _RERUNS:
             terminalreporter.write_line(f"{nodeid}: {why}")

@@ -549,9 +549,12 @@ def _agents_not_on_call(stack: StackUnderTest) -> dict[str, str]:
             if a["status"] != "on_call"}
 
 
-def count_rows(stack: StackUnderTest, numbers: list[str], report: Report) -> bool:
-    """Fill the report's row figures; True once every row is closed."""
-    found = calls(stack)
+def count_rows(stack: StackUnderTest, numbers: list[str], report: Report,
+               earlier: set[str]) -> bool:
+    """Fill the report's row figures; True once every row is closed. Rows in
+    ``earlier`` (written before this fault began: a rerun's first try used the
+    same numbers) are not counted."""
+    found = [r for r in calls(stack) if r["id"] not in earlier]
     by_number: dict[str, list[dict[str, Any]]] = {n: [] for n in numbers}
     for row in found:
         for n in numbers:
@@ -587,6 +590,7 @@ async def live_calls_fault(rig: Rig, fault: int, name: str,
     report, asserted."""
     stack = rig.stack
     report = Report(name)
+    earlier = {r["id"] for r in calls(stack)}
     lost_calls: list[str] = []
     media = await Media.open(rig.phones)
     numbers = [caller_number(fault, i) for i in range(CALLS_PER_FAULT)]
@@ -691,8 +695,9 @@ async def live_calls_fault(rig: Rig, fault: int, name: str,
                 await callers.wait()
 
     numbers_expected = numbers + probes
-    await wait_until(lambda: count_rows(stack, numbers_expected, report), rows_within_s)
-    count_rows(stack, numbers_expected, report)
+    await wait_until(lambda: count_rows(stack, numbers_expected, report, earlier),
+                     rows_within_s)
+    count_rows(stack, numbers_expected, report, earlier)
     REPORTS.append(report)
     print(HEADER)
     print(report.line())  # each as it comes; the table at the end (figures.report)
@@ -918,6 +923,7 @@ class TestFaultsOnTheEmbeddedStack:
         if disk is None:
             pytest.skip("no tmpfs to fill: mounting one needs root")
         stack.aitcomms("queue", "update", "carga", "--record")
+        earlier = {r["id"] for r in calls(stack)}  # (a rerun's first try: same numbers)
         filler = disk / "filler"
         alerts: list[str] = []
         try:
@@ -942,8 +948,9 @@ class TestFaultsOnTheEmbeddedStack:
                 # every recording was kept (in Asterisk's spool) and its row says where
                 def filed() -> list[str]:
                     found = [r["recording"] for r in rows(
-                        stack, "SELECT recording FROM calls WHERE queue = 'carga' "
-                               "AND caller_number LIKE '%34600506%'")]
+                        stack, "SELECT id, recording FROM calls WHERE queue = 'carga' "
+                               "AND caller_number LIKE '%34600506%'")
+                             if r["id"] not in earlier]
                     # filed: a path (on the recordings disk, or kept in the
                     # spool); until then the row holds the recording's bare name
                     done = [f for f in found if f and os.path.isabs(f)]
