@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import pytest
 
@@ -78,3 +80,29 @@ async def test_a_post_is_not_sent_twice() -> None:
             await client.request("POST", "/channels", endpoint="PJSIP/agent-1001")
         assert refused.value.status == 503 and fake.dropped == 1
         assert fake.requests == ["GET /ari/asterisk/info"]
+
+
+async def test_a_download_cut_short_leaves_no_file_and_is_a_503(tmp_path: Path) -> None:
+    """The node (or its tunnel) goes away in the middle of a recording: the
+    client says so as an AriError, which the ACD handles (it is logged, the
+    recording stays on the node), and leaves nothing half-written."""
+    async def half(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        writer.write(b"HTTP/1.1 200 OK\r\nContent-Type: audio/wav\r\n"
+                     b"Content-Length: 100000\r\n\r\n" + b"RIFF" + b"\0" * 4000)
+        await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(half, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    client = AriClient(f"http://127.0.0.1:{port}", "aitcomms", "pw", "aitcomms")
+    client.start()
+    dst = tmp_path / "call-1.wav"
+    try:
+        with pytest.raises(AriError) as cut:
+            await client.download("/recordings/stored/call-1/file", dst)
+        assert cut.value.status == 503
+        assert os.listdir(tmp_path) == []  # neither the file nor its .part
+    finally:
+        await client.close()
+        server.close()

@@ -151,7 +151,8 @@ async def test_a_recording_is_fetched_from_the_node_that_made_it(tmp_path: Path)
     assert _paths(two)[-1] == "DELETE /recordings/stored/call-2"
 
 
-def test_every_node_adds_the_nodes_run_elsewhere_with_their_ari_url(tmp_path: Path) -> None:
+def test_every_node_adds_the_nodes_run_elsewhere_keeps_them_with_the_database_away(
+        tmp_path: Path) -> None:
     from control.provisioning import nodes
     from control.settings import Settings
     from tests.harness.crm import sqlite_database
@@ -163,7 +164,8 @@ def test_every_node_adds_the_nodes_run_elsewhere_with_their_ari_url(tmp_path: Pa
             nodes.create_node(session, name="far1", host="127.0.0.3", port=5080,
                               ari_url="http://127.0.0.3:8088/")
             nodes.create_node(session, name="kamailio-only", host="127.0.0.4", port=5080)
-        found = fleet_module.every_node(settings, db)
+        every_node = fleet_module.EveryNode(settings, db)
+        found = every_node()
         assert [(a.name, a.url, a.spool) for a in found] == [
             ("local", f"http://127.0.0.1:{settings.ports.ari}",
              settings.asterisk_dir / "spool" / "recording"),
@@ -173,6 +175,13 @@ def test_every_node_adds_the_nodes_run_elsewhere_with_their_ari_url(tmp_path: Pa
         assert stored and len(stored) >= 24 and found[1].password == stored
     finally:
         db.dispose()
+    # the database away: the nodes last read, the stack's own still read from its files
+    for path in tmp_path.glob("aitcomms.db*"):
+        path.unlink()
+    (tmp_path / "aitcomms.db").mkdir()  # (a path that cannot be opened as a database)
+    assert [a.name for a in every_node()] == ["local", "far1"] and every_node.away
+    # at a start with the database away: the stack's own all the same
+    assert [a.name for a in fleet_module.EveryNode(settings, db)()] == ["local"]
 
 
 @pytest.mark.parametrize("url", ["ftp://x:1", "http://x", "http://u:p@x:1", "http://x:1/ari",

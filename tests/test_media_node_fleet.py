@@ -191,6 +191,68 @@ def test_a_node_run_elsewhere_renders_its_address_ari_port_and_password(
     assert "media_address" not in own["pjsip.conf"] and "match = 127.0.0.1\n" in own["pjsip.conf"]
 
 
+class _Rounds(Exception):
+    """Ends the follower's endless loop after the rounds a test wants."""
+
+
+def test_a_follower_reloads_what_changed_and_says_each_trouble_once(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """node files --follow without a database or an Asterisk: a restarted
+    follower reloads what its first write changed; the database away, then
+    the node's ARI away, are each said once, and their end once; a reload
+    that failed is tried again until it is done."""
+    import sqlalchemy.exc
+
+    from control.provisioning import node_services
+
+    etc = Path("/srv/media1/etc")
+    rounds: list[Any] = [  # each round's write: what changed, or what it raises
+        [],
+        sqlalchemy.exc.OperationalError("SELECT", {}, OSError("refused")),
+        sqlalchemy.exc.OperationalError("SELECT", {}, OSError("refused")),
+        [etc / "pjsip.conf", etc / "extensions.conf"],  # back: the ARI is away now
+        [],
+        [etc / "queues.conf"],  # the ARI back: all three reloaded in one go
+        [],
+    ]
+    reloads: list[list[str]] = []
+    ari_up = iter([True, False, False, True])
+
+    class Files:
+        def write(self, _settings: Any, _db: Any) -> tuple[list[Path], list[Path]]:
+            step = rounds.pop(0)
+            if isinstance(step, Exception):
+                raise step
+            return [], step
+
+        def reload(self, changed: list[Path]) -> list[str]:
+            if not next(ari_up):
+                raise OSError("connection refused")
+            modules = sorted({node_services.REMOTE_RELOADS[p.name] for p in changed})
+            reloads.append(modules)
+            return modules
+
+    def sleep(_s: float) -> None:
+        if not rounds:
+            raise _Rounds
+
+    monkeypatch.setattr(node_services.time, "sleep", sleep)
+    told: list[str] = []
+    with pytest.raises(_Rounds):
+        node_services.follow_remote_files(
+            Settings(), Any, Files(), told.append,  # type: ignore[arg-type]
+            changed_first=[etc / "pjsip.conf"])
+    assert reloads == [["res_pjsip.so"],  # the first write's change, at once
+                       ["app_queue.so", "pbx_config.so", "res_pjsip.so"]]
+    assert [t.split(" (")[0] for t in told] == [
+        "pjsip.conf changed; reloaded res_pjsip.so",
+        "the database cannot be read",
+        "file(s) changed; its ARI did not answer",  # (one trouble for another)
+        "extensions.conf, pjsip.conf, queues.conf changed; reloaded app_queue.so, "
+        "pbx_config.so, res_pjsip.so",
+        "back in step"], told
+
+
 def test_node_files_are_read_by_slot_and_bad_ones_skipped(tmp_path: Path) -> None:
     settings = Settings(var_dir=tmp_path / "var", rootfs=tmp_path / "rootfs")
     media_nodes.write_local_node(settings, LocalNode("media3", 2))
@@ -669,6 +731,10 @@ async def test_a_node_run_elsewhere_is_driven_over_its_ari_url(fleet: Fleet) -> 
     refused = stack.aitcomms("node", "files", REMOTE, "--out", "/tmp/elsewhere", "--root",
                              str(rootfs), check=False)
     assert refused.returncode == 2 and "out:" in refused.stderr, refused.stderr
+    refused = stack.aitcomms("node", "files", REMOTE, "--out", "/etc/hostname/media",
+                             check=False)  # (a folder that cannot be made)
+    assert refused.returncode == 2 and "out: /etc/hostname/media: Not a directory" in \
+        refused.stderr, refused.stderr
     out = stack.aitcomms("node", "files", REMOTE, "--out", str(host_dir), "--root", str(rootfs),
                          "--rtp", f"{ports.asterisk_rtp_min}-{ports.asterisk_rtp_max}").stdout
     etc = host_dir / "etc"
@@ -692,7 +758,7 @@ async def test_a_node_run_elsewhere_is_driven_over_its_ari_url(fleet: Fleet) -> 
         sys.executable, "-m", "control", "node", "files", REMOTE, "--out", str(host_dir),
         "--root", str(rootfs), "--rtp", f"{ports.asterisk_rtp_min}-{ports.asterisk_rtp_max}",
         "--follow", "--every", "0.5", env=stack.env, cwd=ROOT,
-        stdout=follow_log.open("wb"), stderr=asyncio.subprocess.STDOUT)
+        stdout=(follow_out := follow_log.open("wb")), stderr=asyncio.subprocess.STDOUT)
     uri = f"sip:{REMOTE_IP}:{ports.asterisk_sip}"
     try:
         # Kamailio pings it at its address; the control plane connects to its ARI
@@ -768,6 +834,11 @@ async def test_a_node_run_elsewhere_is_driven_over_its_ari_url(fleet: Fleet) -> 
             assert wav.getnframes() > 2 * wav.getframerate(), "under two seconds of audio"
         # fetched, then deleted on the node
         assert not (host_dir / "spool" / "recording" / recording.name).exists()
+    except BaseException:  # its follower goes with it (no node remove comes to stop it)
+        follower.kill()
+        await follower.wait()
+        follow_out.close()
+        raise
     finally:
         node.send_signal(signal.SIGKILL)
         await node.wait()
@@ -783,6 +854,7 @@ async def test_a_node_run_elsewhere_is_driven_over_its_ari_url(fleet: Fleet) -> 
         if follower.returncode is None:
             follower.kill()
             await follower.wait()
+        follow_out.close()
     followed = follow_log.read_text()
     assert "reloaded pbx_config.so, res_pjsip.so" in followed, followed
     assert REMOTE in followed.splitlines()[-1], followed

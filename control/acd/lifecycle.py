@@ -277,9 +277,11 @@ async def fetch_recording(acd: Router, name: str, node: str, late: bool) -> None
         await acd.recordings_disk.refused(exc, dst)
         return
     extension = acd.recordings_pending.pop(name).agent
-    await acd.ari.request_quietly("DELETE", f"/recordings/stored/{name}", node=node)
+    # the row names the path before anything is awaited: a reconcile of the
+    # node meanwhile must not see it unfiled and not pending
     acd.call_log.recording(name, str(dst))
     acd.call_log.event(name, "recording_filed", extension)
+    await acd.ari.request_quietly("DELETE", f"/recordings/stored/{name}", node=node)
     await acd.notifier.recording_filed(name, extension, str(dst))
 
 

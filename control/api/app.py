@@ -14,7 +14,6 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import AsyncIterator, Sequence
-from functools import partial
 from typing import Any
 
 from aiohttp import web
@@ -50,7 +49,7 @@ from control.speech import routes as speech_routes
 from control.speech.tap import SpeechTap
 from control.staffing import routes as staffing_routes
 from control.telephony.ami import AmiClient
-from control.telephony.fleet import AriFleet, every_node
+from control.telephony.fleet import AriFleet, EveryNode
 from control.web import routes as web_routes
 from control.web import security as web_security
 
@@ -129,7 +128,7 @@ def create_app(settings: Settings, *, db: Database | None = None,
     app[AMI] = AmiClient("127.0.0.1", settings.ports.ami, "aitcomms", secrets["AMI_PASSWORD"])
     # every media node: the stack's own, those this box runs, those run elsewhere
     # with an ARI URL (read again every 2 s)
-    app[ARI] = AriFleet(settings.stasis_app, discover=partial(every_node, settings, db))
+    app[ARI] = AriFleet(settings.stasis_app, discover=EveryNode(settings, db))
     app[CRM] = CrmLink(db)  # its outbox: var/crm-outbox.jsonl
 
     def apply_change(author: str, unregister: Sequence[str]) -> object:
@@ -144,7 +143,7 @@ def create_app(settings: Settings, *, db: Database | None = None,
     # the speech tap: told by the ACD's hooks, never in a call's way
     speech = SpeechTap(settings, db, app[BUS],
                        AriFleet(f"{settings.stasis_app}-speech",
-                                discover=partial(every_node, settings, db)))
+                                discover=EveryNode(settings, db)))
     # several control planes: the lease says which one routes (control/ha)
     lease = (RoutingLease(settings.redis_url, settings.control_plane,
                           settings.control_plane_url or settings.control_url)

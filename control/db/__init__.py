@@ -54,7 +54,10 @@ def make_engine(url: str) -> Engine:
             cur.close()
 
         return engine
-    return create_engine(url, pool_pre_ping=True)
+    # a database host away fails a connection in seconds, not in the minutes
+    # of the OS's TCP timeout (unless the URL says how long)
+    args = {} if "connect_timeout=" in url else {"connect_timeout": 5}
+    return create_engine(url, pool_pre_ping=True, connect_args=args)
 
 
 class Database:

@@ -21,9 +21,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+import sqlalchemy.exc
+
 from control.auth.audit import CLI, Actor
 from control.db import Database
-from control.errors import InvalidInput, NotFound
+from control.errors import InvalidInput
 from control.provisioning import nodes, render
 from control.secrets import ensure_secrets
 from control.settings import Settings
@@ -111,9 +113,14 @@ class RemoteFiles:
             request = urllib.request.Request(f"{self.ari_url}/ari/asterisk/modules/{module}",
                                              method="PUT",
                                              headers={"Authorization": f"Basic {token}"})
-            with urllib.request.urlopen(request, timeout=10):
+            with _NO_PROXY.open(request, timeout=10):
                 pass
         return modules
+
+
+# the node's ARI is on its host's loopback (or a tunnel's end): never through
+# an HTTP proxy the environment names, which would get its password
+_NO_PROXY = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
 
 def remote_files(settings: Settings, db: Database, name: str, *, out: Path,
@@ -150,44 +157,52 @@ def remote_files(settings: Settings, db: Database, name: str, *, out: Path,
         raise InvalidInput("rtp", "expected MIN-MAX, 1024 <= MIN < MAX <= 65535")
     site = render.RemoteSite(folder="/" + str(out.relative_to(root)).lstrip("."), out=out,
                              edge=edge, rtp=rtp)
-    out.mkdir(parents=True, exist_ok=True)
-    secrets = ensure_secrets(out / "secrets.env", ("AMI_PASSWORD",))
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        secrets = ensure_secrets(out / "secrets.env", ("AMI_PASSWORD",))
+    except OSError as exc:
+        raise InvalidInput("out", f"{out}: {exc.strerror or exc}") from None
     control = render.remote_addresses(node, edge).control
     return RemoteFiles(name, site, f"http://{control}:{render.remote_ari_port(node)}",
                        {"AMI_PASSWORD": secrets["AMI_PASSWORD"]})
 
 
 def follow_remote_files(settings: Settings, db: Database, files: RemoteFiles,
-                        told: Callable[[str], None], every_s: float = 2.0) -> None:
+                        told: Callable[[str], None], every_s: float = 2.0,
+                        changed_first: list[Path] | None = None) -> None:
     """Keep a node's folder in step with the database (run on its host, or
     where its folder is mounted): re-render every ``every_s``, reload what
     changed over the node's ARI; a reload that fails is tried again on the
-    next round. A database away is waited out (said once). Runs until
-    interrupted."""
-    pending: set[Path] = set()
-    db_away = False
+    next round. ``changed_first``: what the first write changed (a follower
+    restarted while the node ran on: reloaded too). A database away, or a
+    folder that cannot be written, is waited out; each trouble is said once,
+    as is its end. Runs until interrupted."""
+    pending: set[Path] = set(changed_first or ())
+    trouble = ""  # what is said of the current trouble, once
     while True:
         try:
             _, changed = files.write(settings, db)
-            db_away = False
-        except (InvalidInput, NotFound):
-            raise
-        except Exception as exc:  # the database away: the node runs on as it is
-            if not db_away:
-                told(f"the database cannot be read ({type(exc).__name__}): waiting")
-            db_away = True
+            now_trouble = ""
+        except sqlalchemy.exc.SQLAlchemyError as exc:  # the node runs on as it is
+            now_trouble = f"the database cannot be read ({type(exc).__name__}): waiting"
+            changed = []
+        except OSError as exc:  # its folder: full, or not writable
+            now_trouble = f"its folder cannot be written ({exc}): trying again"
             changed = []
         pending.update(changed)
-        if pending:
+        if pending and not now_trouble:
             try:
                 modules = files.reload(sorted(pending))
                 told(f"{', '.join(sorted(p.name for p in pending))} changed; reloaded "
                      f"{', '.join(modules) or 'nothing'}")
                 pending.clear()
             except OSError as exc:
-                told(f"{len(pending)} file(s) changed; its ARI did not answer ({exc}): "
-                     "it reads them when it starts, or on the next round")
+                now_trouble = (f"file(s) changed; its ARI did not answer ({exc}): it reads "
+                               "them when it starts, or they are reloaded once it answers")
                 if not any(p.name in REMOTE_RELOADS for p in pending):
                     pending.clear()
+        if now_trouble != trouble:
+            told(now_trouble or "back in step")
+            trouble = now_trouble
         time.sleep(every_s)
 

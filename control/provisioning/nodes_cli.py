@@ -105,7 +105,7 @@ def cmd_files(settings: Settings, args: argparse.Namespace) -> int:
         files = node_services.remote_files(settings, db, args.name, out=Path(args.out),
                                            root=Path(args.root), edge=args.edge,
                                            rtp=_rtp_range(args.rtp))
-        written, _ = files.write(settings, db)
+        written, changed = files.write(settings, db)
         conf = f"{files.site.folder.rstrip('/')}/etc/asterisk.conf"
         print(f"media node {args.name}: {len(written)} files written to {files.site.out}/etc "
               f"(mode 0600: they hold its ARI and AMI passwords); run its Asterisk with "
@@ -117,7 +117,8 @@ def cmd_files(settings: Settings, args: argparse.Namespace) -> int:
         try:
             node_services.follow_remote_files(
                 settings, db, files, lambda line: print(f"media node {args.name}: {line}",
-                                                        flush=True), every_s=args.every)
+                                                        flush=True), every_s=args.every,
+                changed_first=changed)
         except KeyboardInterrupt:
             return 0
     finally:

@@ -103,12 +103,14 @@ class AriClient:
         """``GET path`` (a file ARI serves: ``/recordings/stored/NAME/file``)
         written to ``dst``: streamed to ``dst.part``, renamed when whole, so a
         failure (an ``AriError``, or ``OSError`` for a full disk) leaves no
-        half file at ``dst``."""
+        half file at ``dst``. No bound on the whole transfer (an hour's
+        recording over a slow tunnel takes what it takes), only on silence."""
         assert self._session is not None, "start() first"
         part = dst.with_name(dst.name + ".part")
+        timeout = aiohttp.ClientTimeout(total=None, sock_connect=10, sock_read=30)
         try:
             async with self._session.get(f"{self.base_url}/ari{path}",
-                                         timeout=aiohttp.ClientTimeout(total=120)) as resp:
+                                         timeout=timeout) as resp:
                 if resp.status >= 400:
                     raise AriError(resp.status, (await resp.text()).strip())
                 dst.parent.mkdir(parents=True, exist_ok=True)
@@ -116,7 +118,7 @@ class AriClient:
                     async for chunk in resp.content.iter_chunked(1 << 16):
                         out.write(chunk)
             part.replace(dst)
-        except (aiohttp.ClientConnectionError, TimeoutError) as exc:
+        except (aiohttp.ClientError, TimeoutError) as exc:  # (a body cut short, too)
             raise AriError(503, f"Asterisk unreachable: {exc or type(exc).__name__}") from exc
         finally:
             part.unlink(missing_ok=True)

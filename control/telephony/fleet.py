@@ -25,14 +25,15 @@ Every event handed on carries ``event["_node"]``; ``on_connect`` hooks are
 called with the node that (re)connected, so that reconcile judges only that
 node's calls. Nodes come and go at run time: ``discover`` (the nodes this
 box runs, :func:`local_nodes`, and those run elsewhere with an ARI URL in
-the database, :func:`every_node`) is read every few seconds. A node run
+the database, :class:`EveryNode`) is read every few seconds. A node run
 elsewhere has no spool folder here: its recordings are fetched over ARI
 (:meth:`AriFleet.download`).
 
 How it fails: a node that is down answers every request with
 ``AriError(503)`` at once (its client is not connected), the other nodes are
 untouched; a node whose secrets cannot be read is not connected (logged);
-while the database cannot be read the fleet keeps the nodes it has.
+while the database cannot be read the fleet keeps the nodes it has (the
+stack's own and this box's are read from files: connected all the same).
 """
 
 from __future__ import annotations
@@ -45,6 +46,8 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
+
+import sqlalchemy.exc
 
 from control.db import Database
 from control.provisioning import nodes as node_rows
@@ -390,11 +393,29 @@ def local_nodes(settings: Settings) -> list[NodeAccess]:
     return found
 
 
-def every_node(settings: Settings, db: Database) -> list[NodeAccess]:
-    """:func:`local_nodes` and the nodes run elsewhere that have an ARI URL
-    (their rows; no spool folder here). Raises while the database cannot
-    be read: the fleet then keeps the nodes it has."""
-    found = local_nodes(settings)
-    with db.session() as session:
-        remote = node_rows.remote_ari(session)
-    return found + [NodeAccess(r.name, r.url, "aitcomms", r.password) for r in remote]
+class EveryNode:
+    """The fleet's ``discover``: :func:`local_nodes` and the nodes run
+    elsewhere that have an ARI URL (their rows; no spool folder here). While
+    the database cannot be read, the nodes run elsewhere are those it last
+    read (none, at a start with the database away: the stack's own
+    Asterisk and this box's nodes are connected all the same)."""
+
+    def __init__(self, settings: Settings, db: Database) -> None:
+        self.settings, self.db = settings, db
+        self.remote: list[NodeAccess] = []
+        self.away = False
+
+    def __call__(self) -> list[NodeAccess]:
+        found = local_nodes(self.settings)
+        try:
+            with self.db.session() as session:
+                rows = node_rows.remote_ari(session)
+        except sqlalchemy.exc.SQLAlchemyError as exc:
+            if not self.away:
+                log.warning("ARI: the media nodes cannot be read (%s): keeping the %d run "
+                            "elsewhere already known", type(exc).__name__, len(self.remote))
+            self.away = True
+            return found + self.remote
+        self.away = False
+        self.remote = [NodeAccess(r.name, r.url, "aitcomms", r.password) for r in rows]
+        return found + self.remote
