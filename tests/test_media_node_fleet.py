@@ -253,6 +253,44 @@ def test_a_follower_reloads_what_changed_and_says_each_trouble_once(
         "back in step"], told
 
 
+def test_a_follower_whose_write_stopped_halfway_reloads_everything_after(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A full disk stops a write after some files were replaced: they will
+    not show as changed again, so every module is reloaded once it can be."""
+    from control.provisioning import node_services
+
+    rounds: list[Any] = [OSError(28, "No space left on device"), [Path("/x/etc/rtp.conf")]]
+    reloads: list[list[str]] = []
+
+    class Files:
+        site = render.RemoteSite(folder="/x", out=Path("/x"), edge="127.0.0.1",
+                                 rtp=(10000, 10999))
+
+        def write(self, _settings: Any, _db: Any) -> tuple[list[Path], list[Path]]:
+            step = rounds.pop(0)
+            if isinstance(step, Exception):
+                raise step
+            return [], step
+
+        def reload(self, changed: list[Path]) -> list[str]:
+            modules = sorted({node_services.REMOTE_RELOADS[p.name] for p in changed
+                              if p.name in node_services.REMOTE_RELOADS})
+            reloads.append(modules)
+            return modules
+
+    def sleep(_s: float) -> None:
+        if not rounds:
+            raise _Rounds
+
+    monkeypatch.setattr(node_services.time, "sleep", sleep)
+    told: list[str] = []
+    with pytest.raises(_Rounds):
+        node_services.follow_remote_files(Settings(), Any, Files(),  # type: ignore[arg-type]
+                                          told.append)
+    assert reloads == [sorted(set(node_services.REMOTE_RELOADS.values()))], (reloads, told)
+    assert told[0].startswith("its folder cannot be written") and told[-1] == "back in step"
+
+
 def test_node_files_are_read_by_slot_and_bad_ones_skipped(tmp_path: Path) -> None:
     settings = Settings(var_dir=tmp_path / "var", rootfs=tmp_path / "rootfs")
     media_nodes.write_local_node(settings, LocalNode("media3", 2))

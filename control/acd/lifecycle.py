@@ -41,6 +41,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 RECORDING_LATE_S = 10.0  # filed anyway if Asterisk never says it closed the file
+CALL_LOG_WAIT_S = 10.0  # a remote node's copy is deleted once the row says where it went
 NO_CUSTOMER: tuple[int | None, str | None, bool, dict[str, Any]] = (None, None, False, {})
 
 
@@ -278,9 +279,12 @@ async def fetch_recording(acd: Router, name: str, node: str, late: bool) -> None
         return
     extension = acd.recordings_pending.pop(name).agent
     # the row names the path before anything is awaited: a reconcile of the
-    # node meanwhile must not see it unfiled and not pending
+    # node meanwhile must not see it unfiled and not pending; and it is
+    # written (or kept in the outbox) before the node's copy goes
     acd.call_log.recording(name, str(dst))
     acd.call_log.event(name, "recording_filed", extension)
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(acd.call_log.flush(), CALL_LOG_WAIT_S)
     await acd.ari.request_quietly("DELETE", f"/recordings/stored/{name}", node=node)
     await acd.notifier.recording_filed(name, extension, str(dst))
 

@@ -188,7 +188,9 @@ def follow_remote_files(settings: Settings, db: Database, files: RemoteFiles,
             changed = []
         except OSError as exc:  # its folder: full, or not writable
             now_trouble = f"its folder cannot be written ({exc}): trying again"
-            changed = []
+            # a write that stopped halfway replaced some files, which will not
+            # show as changed again: everything is reloaded once it can be
+            changed = [files.site.out / "etc" / name for name in REMOTE_RELOADS]
         pending.update(changed)
         if pending and not now_trouble:
             try:
