@@ -195,30 +195,20 @@ class _Rounds(Exception):
     """Ends the follower's endless loop after the rounds a test wants."""
 
 
-def test_a_follower_reloads_what_changed_and_says_each_trouble_once(
-        monkeypatch: pytest.MonkeyPatch) -> None:
-    """node files --follow without a database or an Asterisk: a restarted
-    follower reloads what its first write changed; the database away, then
-    the node's ARI away, are each said once, and their end once; a reload
-    that failed is tried again until it is done."""
-    import sqlalchemy.exc
-
+def _follow(monkeypatch: pytest.MonkeyPatch, rounds: list[Any], ari_up: list[bool] | None = None,
+            changed_first: list[Path] | None = None) -> tuple[list[list[str]], list[str]]:
+    """``node files --follow`` without a database or an Asterisk: each of
+    ``rounds`` is what a write changed, or what it raised; ``ari_up``: whether
+    each reload is answered. (The modules reloaded, what it said.)"""
     from control.provisioning import node_services
 
-    etc = Path("/srv/media1/etc")
-    rounds: list[Any] = [  # each round's write: what changed, or what it raises
-        [],
-        sqlalchemy.exc.OperationalError("SELECT", {}, OSError("refused")),
-        sqlalchemy.exc.OperationalError("SELECT", {}, OSError("refused")),
-        [etc / "pjsip.conf", etc / "extensions.conf"],  # back: the ARI is away now
-        [],
-        [etc / "queues.conf"],  # the ARI back: all three reloaded in one go
-        [],
-    ]
     reloads: list[list[str]] = []
-    ari_up = iter([True, False, False, True])
+    answers = iter(ari_up or [])
 
     class Files:
+        site = render.RemoteSite(folder="/srv/media1", out=Path("/srv/media1"),
+                                 edge="127.0.0.1", rtp=(10000, 10999))
+
         def write(self, _settings: Any, _db: Any) -> tuple[list[Path], list[Path]]:
             step = rounds.pop(0)
             if isinstance(step, Exception):
@@ -226,9 +216,10 @@ def test_a_follower_reloads_what_changed_and_says_each_trouble_once(
             return [], step
 
         def reload(self, changed: list[Path]) -> list[str]:
-            if not next(ari_up):
+            if not next(answers, True):
                 raise OSError("connection refused")
-            modules = sorted({node_services.REMOTE_RELOADS[p.name] for p in changed})
+            modules = sorted({node_services.REMOTE_RELOADS[p.name] for p in changed
+                              if p.name in node_services.REMOTE_RELOADS})
             reloads.append(modules)
             return modules
 
@@ -239,9 +230,26 @@ def test_a_follower_reloads_what_changed_and_says_each_trouble_once(
     monkeypatch.setattr(node_services.time, "sleep", sleep)
     told: list[str] = []
     with pytest.raises(_Rounds):
-        node_services.follow_remote_files(
-            Settings(), Any, Files(), told.append,  # type: ignore[arg-type]
-            changed_first=[etc / "pjsip.conf"])
+        node_services.follow_remote_files(Settings(), Any, Files(),  # type: ignore[arg-type]
+                                          told.append, changed_first=changed_first)
+    return reloads, told
+
+
+def test_a_follower_reloads_what_changed_and_says_each_trouble_once(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A restarted follower reloads what its first write changed; the
+    database away, then the node's ARI away, are each said once, and their
+    end once; a reload that failed is tried again until it is done."""
+    import sqlalchemy.exc
+
+    etc = Path("/srv/media1/etc")
+    away = sqlalchemy.exc.OperationalError("SELECT", {}, OSError("refused"))
+    reloads, told = _follow(monkeypatch, [
+        [], away, away,
+        [etc / "pjsip.conf", etc / "extensions.conf"],  # back: the ARI is away now
+        [],
+        [etc / "queues.conf"],  # the ARI back: all three reloaded in one go
+        []], ari_up=[True, False, False, True], changed_first=[etc / "pjsip.conf"])
     assert reloads == [["res_pjsip.so"],  # the first write's change, at once
                        ["app_queue.so", "pbx_config.so", "res_pjsip.so"]]
     assert [t.split(" (")[0] for t in told] == [
@@ -259,34 +267,8 @@ def test_a_follower_whose_write_stopped_halfway_reloads_everything_after(
     not show as changed again, so every module is reloaded once it can be."""
     from control.provisioning import node_services
 
-    rounds: list[Any] = [OSError(28, "No space left on device"), [Path("/x/etc/rtp.conf")]]
-    reloads: list[list[str]] = []
-
-    class Files:
-        site = render.RemoteSite(folder="/x", out=Path("/x"), edge="127.0.0.1",
-                                 rtp=(10000, 10999))
-
-        def write(self, _settings: Any, _db: Any) -> tuple[list[Path], list[Path]]:
-            step = rounds.pop(0)
-            if isinstance(step, Exception):
-                raise step
-            return [], step
-
-        def reload(self, changed: list[Path]) -> list[str]:
-            modules = sorted({node_services.REMOTE_RELOADS[p.name] for p in changed
-                              if p.name in node_services.REMOTE_RELOADS})
-            reloads.append(modules)
-            return modules
-
-    def sleep(_s: float) -> None:
-        if not rounds:
-            raise _Rounds
-
-    monkeypatch.setattr(node_services.time, "sleep", sleep)
-    told: list[str] = []
-    with pytest.raises(_Rounds):
-        node_services.follow_remote_files(Settings(), Any, Files(),  # type: ignore[arg-type]
-                                          told.append)
+    reloads, told = _follow(monkeypatch, [OSError(28, "No space left on device"),
+                                          [Path("/srv/media1/etc/rtp.conf")]])
     assert reloads == [sorted(set(node_services.REMOTE_RELOADS.values()))], (reloads, told)
     assert told[0].startswith("its folder cannot be written") and told[-1] == "back in step"
 
