@@ -201,8 +201,6 @@ def follow_remote_files(settings: Settings, db: Database, files: RemoteFiles,
             except OSError as exc:
                 now_trouble = (f"file(s) changed; its ARI did not answer ({exc}): it reads "
                                "them when it starts, or they are reloaded once it answers")
-                if not any(p.name in REMOTE_RELOADS for p in pending):
-                    pending.clear()
         if now_trouble != trouble:
             told(now_trouble or "back in step")
             trouble = now_trouble
